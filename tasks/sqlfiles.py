@@ -1,0 +1,17 @@
+"""Every SQL statement the pipeline runs lives in ``sql/``; this module only finds and reads them."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+@cache
+def sql(name: str) -> str:
+    """Text of ``sql/<name>.sql`` (e.g. ``sql("ingest/stage_csv")``). Names come from code, never data."""
+    path = (SQL_DIR / f"{name}.sql").resolve()
+    if SQL_DIR not in path.parents:
+        raise ValueError(f"SQL name escapes sql/: {name!r}")
+    return path.read_text()
