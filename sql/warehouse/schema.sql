@@ -7,7 +7,7 @@ CREATE SCHEMA IF NOT EXISTS staging;
 
 -- Canonical click events; the same rows live in lake/clicks/event_date=D/*.parquet.
 CREATE TABLE IF NOT EXISTS raw.clicks (
-    session_id   VARCHAR NOT NULL,      -- source session id, or derived later from user_id
+    session_id   VARCHAR,               -- source session id; NULL when the source has none (derived from user_id later)
     user_id      VARCHAR,               -- logged-in user, NULL for anonymous sessions
     item_id      VARCHAR NOT NULL,      -- exact bytes of the source id
     event_type   VARCHAR NOT NULL,      -- 'click' unless the source says otherwise
@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS raw.clicks (
     ts           TIMESTAMP NOT NULL,    -- UTC
     event_date   DATE NOT NULL,         -- CAST(ts AS DATE), the partition key
     source_file  VARCHAR NOT NULL,      -- lineage: file name as given to ingest
-    source_row   BIGINT NOT NULL,       -- lineage: 1-based data row in that file (header excluded)
+    source_row   BIGINT NOT NULL,       -- lineage: 1-based line number in that file (the header is line 1)
     run_id       VARCHAR NOT NULL,
     ingested_at  TIMESTAMP NOT NULL
 );
@@ -32,20 +32,24 @@ CREATE TABLE IF NOT EXISTS quarantine.clicks (
     raw_category   VARCHAR,
     raw_ts         VARCHAR,
     run_id       VARCHAR NOT NULL,
-    quarantined_at TIMESTAMP NOT NULL
+    quarantined_at TIMESTAMP NOT NULL,
+    raw_line       VARCHAR               -- the whole line, for lines that could not be split into fields
 );
 
 -- One row per ingested file per run: the accounting invariant read = accepted + quarantined + duplicates.
 CREATE TABLE IF NOT EXISTS ops.ingest_files (
     run_id        VARCHAR NOT NULL,
-    source_file   VARCHAR NOT NULL,
+    source_file   VARCHAR NOT NULL,     -- file name (the lineage key in raw.clicks)
+    path          VARCHAR NOT NULL,     -- full path as read
     profile       VARCHAR NOT NULL,
+    day           DATE,                 -- the day this run was restricted to (--date), NULL for all days
     sha256        VARCHAR NOT NULL,
     size_bytes    BIGINT NOT NULL,
     rows_read     BIGINT NOT NULL,
     rows_accepted BIGINT NOT NULL,
     rows_quarantined BIGINT NOT NULL,
     rows_duplicate   BIGINT NOT NULL,
+    rows_other_days  BIGINT NOT NULL,   -- rows of days outside --date: left for their own day's run
     min_ts        TIMESTAMP,
     max_ts        TIMESTAMP,
     ingested_at   TIMESTAMP NOT NULL

@@ -1,0 +1,215 @@
+"""The ``clickrec`` command line. Every error is one line on stderr and a non-zero exit code.
+
+Set ``CLICKREC_DEBUG=1`` to see the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="clickrec: click logs -> DuckDB/Parquet -> deep recommenders -> SQL tables.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print ratios against a baseline measured in the same run.")
+app.add_typer(bench_app, name="bench")
+
+HomeOpt = Annotated[str | None, typer.Option("--home", help="Home folder (default $CLICKREC_HOME or ./warehouse).")]
+JsonOpt = Annotated[str | None, typer.Option("--json", help="Also write the result as JSON to this path.")]
+
+
+def _quiet_environment() -> None:
+    # Embedded defaults: Prefect without a server, no telemetry anywhere, quiet logs on a terminal.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _write_json(path: str | None, payload: object) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2, default=str))
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder for the daily files.")],
+    days: Annotated[int, typer.Option(min=1)] = 7,
+    clicks_per_day: Annotated[int, typer.Option(min=1)] = 100_000,
+    seed: int = 0,
+    items: Annotated[int, typer.Option(min=10)] = 5000,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2014-04-01",
+) -> None:
+    """Write a synthetic click log with planted structure (profile ``synthetic``)."""
+    from tasks.config import parse_day
+    from tasks.synth import write_yoochoose_days
+
+    paths = write_yoochoose_days(out, days=days, clicks_per_day=clicks_per_day, seed=seed, n_items=items,
+                                 start_date=parse_day(start, "--start"), with_user=True)
+    typer.echo(f"wrote {len(paths)} daily files ({days * clicks_per_day:,} clicks) to {out}")
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Option(help="Source profile name or .toml path.")],
+    path: Annotated[Path, typer.Option(help="A landing file or folder.")],
+    date: Annotated[str | None, typer.Option("--date", help="Take only this day and replace it whole.")] = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Ingest and validate landing files into the lake and raw.clicks."""
+    from flows.ingest import ingest_flow
+    from flows.render import print_ingest
+
+    result = ingest_flow(source=source, path=str(path), day=date, home=home)
+    print_ingest(result)
+    _write_json(json_out, result)
+
+
+@app.command()
+def backfill(
+    source: Annotated[str, typer.Option(help="Source profile name or .toml path.")],
+    path: Annotated[Path, typer.Option(help="Landing folder.")],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
+    home: HomeOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Ingest and validate every day of a range (days fan out: threads, or Dask with CLICKREC_DASK_ADDRESS)."""
+    from flows.ingest import backfill_ingest_flow, task_runner_for_fanout
+    from flows.render import print_ingest
+
+    results = backfill_ingest_flow.with_options(task_runner=task_runner_for_fanout())(
+        source=source, path=str(path), start=start, end=end, home=home
+    )
+    for r in results:
+        print_ingest(r)
+    _write_json(json_out, results)
+
+
+@app.command()
+def status(home: HomeOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Partitions, row counts, quarantine and the last runs."""
+    from flows.render import print_status
+    from tasks.status import warehouse_status
+
+    st = warehouse_status(_home(home))
+    if as_json:
+        typer.echo(json.dumps(st, indent=2, default=str))
+    else:
+        print_status(st)
+
+
+@app.command()
+def evaluate(
+    protocol: Annotated[str, typer.Option(help="P1 | P2 | P3")],
+    model: Annotated[str, typer.Option(help="Model name (see recmodels/registry.py).")],
+    data: Annotated[Path | None, typer.Option(help="Data folder (default ../shared/data).")] = None,
+    json_out: JsonOpt = None,
+    seed: int = 0,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Hyperparameter override key=value.")] = None,
+) -> None:
+    """Train a model on a protocol's training data and evaluate it (full ranking, conservative ties)."""
+    from tasks.evaluate import print_table, run_evaluation
+
+    result = run_evaluation(protocol.upper(), model, data, seed, _params(param))
+    print_table(result)
+    _write_json(json_out, result)
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    rows: Annotated[int, typer.Option(min=1000)] = 10_000_000,
+    json_out: JsonOpt = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default a temp dir).")] = None,
+) -> None:
+    """Bare DuckDB CSV->Parquet COPY vs the full ingest+validate path on the same generated log."""
+    from tasks.bench_ingest import bench_ingest as run
+
+    result = run(rows, workdir)
+    typer.echo(
+        f"rows={result['rows']:,}  bare={result['bare_seconds']:.2f}s  pipeline={result['pipeline_seconds']:.2f}s  "
+        f"ratio={result['ratio']:.2f}  peak_rss={result['peak_rss_mb']:.0f} MB"
+    )
+    _write_json(json_out, result)
+
+
+@bench_app.command("train")
+def bench_train(
+    model: Annotated[str, typer.Option(help="gru4rec | narm | neumf | multvae | ...")],
+    data: Annotated[Path | None, typer.Option(help="Data folder (default ../shared/data).")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    json_out: JsonOpt = None,
+) -> None:
+    """Training / scoring throughput next to this machine's matmul peak, measured in the same run."""
+    if model in ("gru4rec", "narm"):
+        from tasks.bench_session_train import bench_session_train as run
+    else:
+        from tasks.bench_user_train import bench_user_train as run
+    result = run(model=model, data_dir=data, epochs=epochs)
+    typer.echo(json.dumps(result, indent=2, default=str))
+    _write_json(json_out, result)
+
+
+@app.command()
+def demo(home: HomeOpt = None, days: int = 7, clicks_per_day: int = 50_000) -> None:
+    """The main job on embedded defaults: generate a log, backfill it, summarise, say where to query."""
+    from flows.demo import run_demo
+
+    run_demo(_home(home), days=days, clicks_per_day=clicks_per_day)
+
+
+def _home(home: str | None):
+    from tasks.config import Home
+
+    return Home.resolve(home)
+
+
+def _params(items: list[str] | None) -> dict:
+    from tasks.config import UserInputError
+
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserInputError(f"--param {item!r}: expected key=value")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def main() -> None:
+    import click
+
+    _quiet_environment()
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, never a traceback
+        if os.environ.get("CLICKREC_DEBUG"):
+            raise
+        from tasks.config import UserInputError
+
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        kind = "" if isinstance(exc, UserInputError) else f"{type(exc).__name__}: "
+        typer.echo(f"error: {kind}{msg}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Terminal rendering of results (rich tables). Presentation only."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _table(title: str, rows: list[dict]) -> Table:
+    t = Table(title=title, show_lines=False)
+    if not rows:
+        t.add_column("(none)")
+        return t
+    for col in rows[0]:
+        t.add_column(str(col), justify="right" if isinstance(rows[0][col], int | float) else "left")
+    for r in rows:
+        t.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in r.values()])
+    return t
+
+
+def print_ingest(result: dict) -> None:
+    tot = result["totals"]
+    day = f" day {result['day']}" if result.get("day") else ""
+    console.print(
+        f"[bold]{result['run_id']}[/bold]{day}: read {tot['rows_read']:,}  accepted {tot['rows_accepted']:,}  "
+        f"quarantined {tot['rows_quarantined']:,}  duplicates {tot['rows_duplicate']:,}"
+        + (f"  other days {tot['rows_other_days']:,}" if tot.get("rows_other_days") else "")
+        + f"  -> partitions {', '.join(result['days_written']) or '(none)'}"
+    )
+
+
+def print_status(st: dict) -> None:
+    if st["database"] is None:
+        console.print(f"no warehouse yet at {st['home']} (run `clickrec ingest` first)")
+        return
+    console.print(f"warehouse {st['database']}   lake {st['lake']}")
+    console.print(_table("raw.clicks by day", st["partitions"]))
+    console.print(_table("quarantine", st["quarantine"]))
+    console.print(_table("last ingest runs", st["runs"]))

@@ -1,0 +1,577 @@
+"""GRU4Rec: session-based recommendation with recurrent networks, as its authors define it.
+
+Papers: Hidasi, Karatzoglou, Baltrunas, Tikk, "Session-based Recommendations with Recurrent Neural
+Networks", ICLR 2016; Hidasi & Karatzoglou, "Recurrent Neural Networks with Top-k Gains for
+Session-based Recommendations", CIKM 2018. Reference behaviour: the official PyTorch port
+(github.com/hidasib/GRU4Rec_PyTorch_Official), whose published RSC15 cross-entropy settings are this
+module's defaults.
+
+Implemented (paper / official code feature -> here):
+- session-parallel mini-batches, hidden state zeroed in a slot when its session ends, sessions in
+  order of start time, the batch shrinking at the end of the epoch (idle slots masked out);
+- item input as the shared output embedding (``constrained_embedding``, default), a separate
+  embedding (``embedding > 0``) or one-hot (``embedding == 0`` and not constrained: the official
+  ``GRUEmbedding`` layer, i.e. a one-hot input multiplied into the first GRU layer's gates);
+- one or more GRU layers; dropout on the input embedding and on every layer's output, the dropped-out
+  output being the state carried to the next step (as in the official code); 1-step truncated BPTT
+  (the hidden state is detached every step, as in the official code);
+- output = hidden . output item embedding + item bias, scored against the mini-batch's targets plus
+  ``n_sample`` extra items shared by the whole mini-batch, drawn from popularity^``sample_alpha`` and
+  pre-generated in large blocks (``sample_cache_max_size``);
+- losses: cross-entropy with optional logQ sampling correction (``logq``), BPR-max and TOP1-max
+  (score regularisation ``bpreg``, optional ELU on the scores ``elu_param``), plain BPR and TOP1;
+- optimiser: Adagrad with momentum updating only the embedding rows a step touched (official
+  ``IndexedAdagradM``: duplicate rows coalesced before squaring), Adam as an option (lazy, per row
+  for the tables); init: uniform +-sqrt(6 / (fan_in + fan_out)) per gate block, zero biases (the
+  official "compatibility mode");
+- inference carrying the hidden state along each session, batched over many sessions; items unknown
+  to the model leave the state unchanged.
+
+Left out / deviations: the official ``compatibility_mode`` numpy RNG stream (we seed torch instead);
+the official trainer's NaN abort; in the constrained mode the item bias shares the embedding table's
+row update, so a row used only as *input* also gets its (decayed) bias momentum applied, where the
+official code keeps the bias in a second table (effect: negligible, no gradient flows there).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from recmodels.base import FitReport, SessionRecommender
+from recmodels.checkpoint import CheckpointError, grow_rows, load_checkpoint
+from recmodels.data import Sessions
+from recmodels.device import autocast, seed_everything
+from recmodels.session_batching import (
+    known_items,
+    pad_sessions,
+    session_order,
+    session_parallel_schedule,
+    validation_mrr,
+)
+
+LOSSES = ("cross-entropy", "bpr-max", "top1-max", "bpr", "top1")
+
+
+@dataclass
+class GRU4RecConfig:
+    """Hyperparameters (names as in the official code). Defaults = official RSC15 cross-entropy settings."""
+
+    layers: list[int] = field(default_factory=lambda: [100])
+    loss: str = "cross-entropy"
+    batch_size: int = 32
+    n_sample: int = 2048
+    sample_alpha: float = 0.5
+    sample_cache_max_size: int = 10_000_000  # negatives pre-generated per block: this many ids
+    dropout_p_embed: float = 0.0
+    dropout_p_hidden: float = 0.4
+    learning_rate: float = 0.2
+    momentum: float = 0.2
+    optimizer: str = "adagrad"  # "adagrad" (Adagrad + momentum, official) | "adam"
+    bpreg: float = 1.0  # score regularisation of BPR-max
+    elu_param: float = 0.0  # > 0: ELU on the scores before BPR-max
+    logq: float = 1.0  # > 0: cross-entropy logQ sampling correction weight
+    constrained_embedding: bool = True
+    embedding: int = 0  # > 0: separate input embedding of this size (when not constrained)
+    n_epochs: int = 10
+    patience: int = 0  # > 0 and a validation set: stop after this many epochs without MRR@20 gain
+
+    def __post_init__(self) -> None:
+        self.layers = [int(x) for x in self.layers]
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; one of {LOSSES}")
+        if self.optimizer not in ("adagrad", "adam"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}")
+
+
+# --- losses: scores R [B, B+S], row i's target is column i ---------------------------------------
+def xe_loss(R: torch.Tensor, col_bias: torch.Tensor, target_col: torch.Tensor) -> torch.Tensor:
+    """Sampled softmax cross-entropy, summed over rows: -log softmax(R_i + col_bias)[i].
+
+    ``col_bias`` carries the logQ correction (-logq * log Q(item)) and -inf for idle columns;
+    ``target_col`` is ``arange(B)`` with -100 for idle rows (ignored).
+    """
+    return F.cross_entropy(R.float() + col_bias, target_col, ignore_index=-100, reduction="sum")
+
+
+def _neg_softmax(R: torch.Tensor, neg_mask: torch.Tensor) -> torch.Tensor:
+    """Softmax of each row over its negatives only (official ``softmax_neg``)."""
+    X = R * neg_mask
+    e = torch.exp(X - X.max(dim=1, keepdim=True).values) * neg_mask
+    return e / e.sum(dim=1, keepdim=True)
+
+
+def bpr_max_loss(
+    R: torch.Tensor, neg_mask: torch.Tensor, row_w: torch.Tensor, bpreg: float, elu_param: float = 0.0
+) -> torch.Tensor:
+    """BPR-max (CIKM 2018 eq. 9 + score regularisation), summed over rows.
+
+    L_i = -log(sum_j s_ij sigmoid(r_ii - r_ij)) + bpreg * sum_j s_ij r_ij^2, s_i = softmax over negatives.
+    """
+    R = R.float()
+    if elu_param > 0:
+        R = F.elu(R, elu_param)
+    s = _neg_softmax(R, neg_mask)
+    target = torch.diagonal(R)[:, None]
+    loss = -torch.log((torch.sigmoid(target - R) * s).sum(1) + 1e-24) + bpreg * (R * R * s).sum(1)
+    return (loss * row_w).sum()
+
+
+def top1_max_loss(R: torch.Tensor, neg_mask: torch.Tensor, row_w: torch.Tensor) -> torch.Tensor:
+    """TOP1-max (CIKM 2018): L_i = sum_j s_ij (sigmoid(r_ij - r_ii) + sigmoid(r_ij^2)), summed over rows."""
+    R = R.float()
+    s = _neg_softmax(R, neg_mask)
+    target = torch.diagonal(R)[:, None]
+    loss = ((torch.sigmoid(R - target) + torch.sigmoid(R * R)) * s).sum(1)
+    return (loss * row_w).sum()
+
+
+def bpr_loss(R: torch.Tensor, neg_mask: torch.Tensor, row_w: torch.Tensor) -> torch.Tensor:
+    """BPR (ICLR 2016): L_i = mean over negatives j of -log sigmoid(r_ii - r_ij), summed over rows."""
+    R = R.float()
+    target = torch.diagonal(R)[:, None]
+    loss = (-F.logsigmoid(target - R) * neg_mask).sum(1) / neg_mask.sum(1).clamp_min(1.0)
+    return (loss * row_w).sum()
+
+
+def top1_loss(R: torch.Tensor, neg_mask: torch.Tensor, row_w: torch.Tensor) -> torch.Tensor:
+    """TOP1 (ICLR 2016): L_i = mean over negatives j of sigmoid(r_ij - r_ii) + sigmoid(r_ij^2), summed."""
+    R = R.float()
+    target = torch.diagonal(R)[:, None]
+    loss = ((torch.sigmoid(R - target) + torch.sigmoid(R * R)) * neg_mask).sum(1) / neg_mask.sum(1).clamp_min(1.0)
+    return (loss * row_w).sum()
+
+
+# --- parameters and optimisers --------------------------------------------------------------------
+def _glorot_(t: torch.Tensor, gen: torch.Generator, blocks: int = 1) -> torch.Tensor:
+    """Uniform +-sqrt(6 / (fan_in + fan_out)) per gate block (official compatibility-mode init).
+
+    ``t`` is [blocks * out, in] (torch GRU layout) or [rows, cols] with blocks=1.
+    """
+    rows, cols = t.shape
+    sigma = math.sqrt(6.0 / (rows / blocks + cols))
+    with torch.no_grad():
+        t.copy_((torch.rand(t.shape, generator=gen) * 2 - 1) * sigma)
+    return t
+
+
+class _RowOptimizer:
+    """Adagrad(+momentum) or lazy Adam on the rows of a table that one step touched.
+
+    Duplicate rows are summed before the update (official ``IndexedAdagradM`` coalesces the sparse
+    gradient). Sync-free: the coalescing is a sort + segment-sum of fixed size; unused segments point
+    at the table's last (scratch) row, which no score ever reads.
+    """
+
+    def __init__(self, table: torch.Tensor, cfg: GRU4RecConfig, eps: float = 1e-6) -> None:
+        self.table = table
+        self.cfg = cfg
+        self.eps = eps if cfg.optimizer == "adagrad" else 1e-8
+        self.scratch = table.shape[0] - 1
+        self.acc = torch.zeros_like(table)  # Adagrad sum of squares / Adam second moment
+        self.mom = torch.zeros_like(table) if (cfg.momentum > 0 or cfg.optimizer == "adam") else None
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, rows: torch.Tensor, grad: torch.Tensor) -> None:
+        cfg = self.cfg
+        srt, perm = torch.sort(rows)
+        first = torch.ones_like(srt, dtype=torch.bool)
+        first[1:] = srt[1:] != srt[:-1]
+        seg = torch.cumsum(first, 0) - 1
+        g = torch.zeros_like(grad).index_add_(0, seg, grad.index_select(0, perm))
+        uniq = torch.full_like(rows, self.scratch).scatter_(0, seg, srt)
+        if cfg.optimizer == "adagrad":
+            acc = self.acc.index_select(0, uniq).addcmul_(g, g)
+            self.acc.index_copy_(0, uniq, acc)
+            denom = acc.add_(self.eps).sqrt_()
+            if self.mom is not None:
+                m = self.mom.index_select(0, uniq).mul_(cfg.momentum).addcdiv_(g, denom, value=-cfg.learning_rate)
+                self.mom.index_copy_(0, uniq, m)
+                self.table.index_add_(0, uniq, m)
+            else:
+                self.table.index_add_(0, uniq, g.div_(denom).mul_(-cfg.learning_rate))
+        else:
+            self.t += 1
+            b1, b2 = 0.9, 0.999
+            m = self.mom.index_select(0, uniq).mul_(b1).add_(g, alpha=1 - b1)
+            v = self.acc.index_select(0, uniq).mul_(b2).addcmul_(g, g, value=1 - b2)
+            self.mom.index_copy_(0, uniq, m)
+            self.acc.index_copy_(0, uniq, v)
+            lr = cfg.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+            self.table.index_add_(0, uniq, m.div_(v.sqrt_().add_(self.eps)).mul_(-lr))
+
+
+class _DenseOptimizer:
+    """Adagrad(+momentum) / Adam on the dense (GRU) parameters with fused multi-tensor ops."""
+
+    def __init__(self, params: list[torch.Tensor], cfg: GRU4RecConfig) -> None:
+        self.params = params
+        self.cfg = cfg
+        self.eps = 1e-6 if cfg.optimizer == "adagrad" else 1e-8
+        self.acc = [torch.zeros_like(p) for p in params]
+        self.mom = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self) -> None:
+        cfg = self.cfg
+        grads = [p.grad for p in self.params]
+        if cfg.optimizer == "adagrad":
+            torch._foreach_addcmul_(self.acc, grads, grads)
+            denom = torch._foreach_add(self.acc, self.eps)
+            torch._foreach_sqrt_(denom)
+            if cfg.momentum > 0:
+                torch._foreach_mul_(self.mom, cfg.momentum)
+                torch._foreach_addcdiv_(self.mom, grads, denom, value=-cfg.learning_rate)
+                torch._foreach_add_(self.params, self.mom)
+            else:
+                torch._foreach_addcdiv_(self.params, grads, denom, value=-cfg.learning_rate)
+        else:
+            self.t += 1
+            b1, b2 = 0.9, 0.999
+            torch._foreach_lerp_(self.mom, grads, 1 - b1)
+            torch._foreach_mul_(self.acc, b2)
+            torch._foreach_addcmul_(self.acc, grads, grads, value=1 - b2)
+            denom = torch._foreach_sqrt(self.acc)
+            torch._foreach_add_(denom, self.eps)
+            lr = cfg.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+            torch._foreach_addcdiv_(self.params, self.mom, denom, value=-lr)
+
+
+class GRU4RecNet(torch.nn.Module):
+    """Parameters of GRU4Rec. Tables keep one extra scratch row (index ``n_items``) for the optimiser.
+
+    ``table`` = [output item embedding | item bias], [n_items + 1, d + 1]; with constrained
+    embeddings its first d columns are also the input embedding. ``E`` = separate input embedding
+    (``embedding > 0``) or the one-hot input's gate table [n_items + 1, 3 H] (one-hot mode).
+    """
+
+    def __init__(self, n_items: int, cfg: GRU4RecConfig, gen: torch.Generator) -> None:
+        super().__init__()
+        self.n_items = n_items
+        self.cfg = cfg
+        L = cfg.layers
+        d = L[-1]
+        self.onehot = not cfg.constrained_embedding and cfg.embedding <= 0
+        table = torch.zeros(n_items + 1, d + 1)
+        _glorot_(table[:, :d], gen)
+        table[:, d] = 0.0
+        self.table = torch.nn.Parameter(table, requires_grad=False)
+        self.E: torch.nn.Parameter | None = None
+        if cfg.constrained_embedding:
+            n_in = d
+        elif cfg.embedding > 0:
+            self.E = torch.nn.Parameter(_glorot_(torch.empty(n_items + 1, cfg.embedding), gen), requires_grad=False)
+            n_in = cfg.embedding
+        else:
+            # official GRUEmbedding: one-hot x [n_items, 3H] gate table, then Cho et al.'s GRU update
+            E = torch.empty(n_items + 1, 3 * L[0])
+            for k in range(3):
+                _glorot_(E[:, k * L[0] : (k + 1) * L[0]], gen)
+            self.E = torch.nn.Parameter(E, requires_grad=False)
+            self.Wrz0 = torch.nn.Parameter(torch.cat([_glorot_(torch.empty(L[0], L[0]), gen) for _ in range(2)], 1))
+            self.Wh0 = torch.nn.Parameter(_glorot_(torch.empty(L[0], L[0]), gen))
+            self.Bh0 = torch.nn.Parameter(torch.zeros(3 * L[0]))
+            n_in = L[0]
+        self.w_ih = torch.nn.ParameterList()
+        self.w_hh = torch.nn.ParameterList()
+        self.b_ih = torch.nn.ParameterList()
+        self.b_hh = torch.nn.ParameterList()
+        for i in range(1 if self.onehot else 0, len(L)):
+            self.w_ih.append(torch.nn.Parameter(_glorot_(torch.empty(3 * L[i], n_in), gen, blocks=3)))
+            self.w_hh.append(torch.nn.Parameter(_glorot_(torch.empty(3 * L[i], L[i]), gen, blocks=3)))
+            self.b_ih.append(torch.nn.Parameter(torch.zeros(3 * L[i])))
+            self.b_hh.append(torch.nn.Parameter(torch.zeros(3 * L[i])))
+            n_in = L[i]
+
+    def dense_params(self) -> list[torch.Tensor]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def hidden_step(
+        self, x: torch.Tensor, H: list[torch.Tensor], p_hidden: float, training: bool
+    ) -> list[torch.Tensor]:
+        """One step of the GRU stack; ``x`` = input embedding (or the one-hot gate rows). Returns new states."""
+        out: list[torch.Tensor] = []
+        li = 0
+        if self.onehot:
+            # official GRUEmbedding: r, z from one-hot rows + H Wrz; h~ = tanh((r*H) Wh + x_h); h = (1-z) H + z h~
+            vx = x + self.Bh0
+            vx_x, vx_r, vx_z = vx.chunk(3, 1)
+            vh_r, vh_z = (H[0] @ self.Wrz0).chunk(2, 1)
+            r = torch.sigmoid(vx_r + vh_r)
+            z = torch.sigmoid(vx_z + vh_z)
+            h = torch.tanh((r * H[0]) @ self.Wh0 + vx_x)
+            x = (1.0 - z) * H[0] + z * h
+            x = F.dropout(x, p_hidden, training)
+            out.append(x)
+            li = 1
+        for j in range(len(self.w_ih)):
+            x = torch.gru_cell(x, H[li + j], self.w_ih[j], self.w_hh[j], self.b_ih[j], self.b_hh[j])
+            # the dropped-out output is also the state carried on (official code)
+            x = F.dropout(x, p_hidden, training)
+            out.append(x)
+        return out
+
+
+class GRU4Rec(SessionRecommender):
+    """GRU4Rec session model (see module docstring)."""
+
+    name = "gru4rec"
+
+    def __init__(
+        self, config: GRU4RecConfig | dict[str, Any] | None = None, device: str | torch.device | None = None, seed: int = 0
+    ) -> None:
+        if isinstance(config, dict):
+            config = GRU4RecConfig(**config)
+        super().__init__(config or GRU4RecConfig(), device, seed)
+        self.config: GRU4RecConfig
+        self.module: GRU4RecNet | None = None
+
+    # --- construction / persistence ------------------------------------------------------------
+    def _build(self, n_items: int) -> None:
+        gen = torch.Generator().manual_seed(self.seed)
+        self.n_items = n_items
+        self.module = GRU4RecNet(n_items, self.config, gen).to(self.device)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors without the scratch row; keys stable across vocabulary sizes."""
+        m = self.module
+        d = self.config.layers[-1]
+        n = self.n_items
+        out = {"Wy": m.table[:n, :d], "By": m.table[:n, d]}
+        if m.E is not None:
+            out["E"] = m.E[:n]
+        for k, v in m.named_parameters():
+            if v.requires_grad:
+                out[k] = v
+        return {k: v.detach() for k, v in out.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        m = self.module
+        d = self.config.layers[-1]
+        n = self.n_items
+        with torch.no_grad():
+            m.table[:n, :d] = state["Wy"]
+            m.table[:n, d] = state["By"]
+            if m.E is not None:
+                m.E[:n] = state["E"]
+            for k, v in m.named_parameters():
+                if v.requires_grad:
+                    v.copy_(state[k])
+
+    @classmethod
+    def load(
+        cls, directory: str | Path, n_items: int | None = None, device: str | torch.device | None = None
+    ) -> GRU4Rec:
+        """Load a checkpoint; ``n_items`` > the saved vocabulary appends new items (old items score as before)."""
+        state, meta = load_checkpoint(Path(directory))
+        if meta.get("model") != cls.name:
+            raise CheckpointError(f"{directory}: checkpoint of {meta.get('model')!r}, not {cls.name!r}")
+        model = cls(GRU4RecConfig(**meta["config"]), device=device, seed=int(meta.get("seed", 0)))
+        old = int(meta["n_items"])
+        new = old if n_items is None else int(n_items)
+        if new != old:
+            state = dict(state)
+            state["Wy"] = grow_rows(state["Wy"], new)
+            state["By"] = grow_rows(state["By"], new, init_std=0.0)
+            if "E" in state:
+                state["E"] = grow_rows(state["E"], new)
+        model._build(new)
+        try:
+            model.load_state_dict({k: v.to(model.device) for k, v in state.items()})
+        except (KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{directory}: weights do not fit the configuration ({exc})") from None
+        return model
+
+    # --- training ----------------------------------------------------------------------------------
+    def flops_per_train_event(self) -> float:
+        """Matmul FLOPs of one training event (forward + backward = 3x forward), for roofline reports."""
+        cfg = self.config
+        B, S, d = cfg.batch_size, cfg.n_sample, cfg.layers[-1]
+        out = 2 * (B + S) * (d + 1)
+        n_in = d if cfg.constrained_embedding else (cfg.embedding or cfg.layers[0])
+        gru = 0
+        for h in cfg.layers:
+            gru += 2 * 3 * h * (n_in + h)
+            n_in = h
+        return 3.0 * (out + gru)
+
+    def fit(self, train: Sessions, valid: Sessions | None = None) -> FitReport:
+        cfg = self.config
+        seed_everything(self.seed)
+        self._build(train.n_items)
+        m = self.module
+        dev = self.device
+        B, S = cfg.batch_size, cfg.n_sample
+        d = cfg.layers[-1]
+        n = train.n_items
+
+        sched = session_parallel_schedule(train.offsets, B, session_order(train.offsets, train.times))
+        items_t = torch.from_numpy(np.asarray(train.items, dtype=np.int64))
+        counts = torch.bincount(items_t, minlength=n).double()
+        # sampling distribution pop^alpha (cdf for inverse-transform sampling, as the official SampleCache)
+        pa = counts.pow(cfg.sample_alpha)
+        cdf = (pa.cumsum(0) / pa.sum()).float()
+        cdf[-1] = 1.0
+        cdf = cdf.to(dev)
+        # logQ correction: targets are drawn ~ pop, extra samples ~ pop^alpha (official: P0[Y]**alpha)
+        logc = torch.log(counts.clamp_min(1.0)).float()
+        logq_tgt = (-cfg.logq * logc).to(dev)
+        logq_smp = (-cfg.logq * cfg.sample_alpha * logc).to(dev)
+        sample_gen = torch.Generator(device=dev).manual_seed(self.seed + 1)
+
+        tables = [m.table] + ([m.E] if m.E is not None else [])
+        row_opts = [_RowOptimizer(t, cfg) for t in tables]
+        dense_opt = _DenseOptimizer(m.dense_params(), cfg)
+        # constant for the ranking losses: off-diagonal of the [B, B+S] score matrix
+        offdiag = torch.ones(B, B + S, device=dev)
+        offdiag[:, :B].fill_diagonal_(0.0)
+        arangeB = torch.arange(B, device=dev)
+        block = max(1, min(1024, cfg.sample_cache_max_size // max(S, 1)))
+
+        report = FitReport()
+        best_score, best_state, bad = -1.0, None, 0
+        t_start = time.perf_counter()
+        for epoch in range(cfg.n_epochs):
+            t0 = time.perf_counter()
+            H = [torch.zeros(B, h, device=dev) for h in cfg.layers]
+            loss_sum = torch.zeros((), device=dev)
+            for a in range(0, sched.n_steps, block):
+                b = min(a + block, sched.n_steps)
+                K = b - a
+                inp = sched.inputs[a:b]
+                idle = inp < 0
+                in_items = torch.from_numpy(np.where(idle, 0, train.items[np.where(idle, 0, inp)])).to(dev)
+                tgt_items = torch.from_numpy(np.where(idle, 0, train.items[np.where(idle, 0, inp + 1)])).to(dev)
+                idle_t = torch.from_numpy(idle).to(dev)
+                keep = (~torch.from_numpy(sched.reset[a:b]).to(dev)).float()[:, :, None]
+                partial = idle.any(axis=1).tolist()  # host-side flags, computed before the loop
+                if S > 0:
+                    u = torch.rand(K, S, device=dev, generator=sample_gen)
+                    samples = torch.searchsorted(cdf, u).clamp_max_(n - 1)
+                    out_items = torch.cat([tgt_items, samples], 1)
+                else:
+                    samples = tgt_items[:, :0]
+                    out_items = tgt_items
+                if m.E is None:
+                    rows_blk = torch.cat([in_items, out_items], 1)  # one gather for input + output rows
+                else:
+                    rows_blk = out_items
+                if cfg.loss == "cross-entropy":
+                    colb = torch.cat([logq_tgt[tgt_items], logq_smp[samples]], 1) if cfg.logq > 0 else (
+                        torch.zeros(K, B + S, device=dev)
+                    )
+                    colb[:, :B].masked_fill_(idle_t, -math.inf)
+                    tcol = torch.where(idle_t, -100, arangeB)
+                else:
+                    colmask = torch.cat([(~idle_t).float(), torch.ones(K, S, device=dev)], 1)
+                    roww = (~idle_t).float()
+                for t in range(K):
+                    H = [h * keep[t] for h in H]  # new session in a slot -> zero state (detached)
+                    G = m.table.index_select(0, rows_blk[t]).requires_grad_()
+                    if m.E is None:
+                        x, O = G[:B, :d], G[B:]
+                    else:
+                        GE = m.E.index_select(0, in_items[t]).requires_grad_()
+                        x, O = GE, G
+                    with autocast(dev):
+                        x = F.dropout(x, cfg.dropout_p_embed, True)
+                        H = m.hidden_step(x, H, cfg.dropout_p_hidden, True)
+                        R = torch.addmm(O[:, d], H[-1], O[:, :d].t())
+                    if cfg.loss == "cross-entropy":
+                        L = xe_loss(R, colb[t], tcol[t])
+                    else:
+                        nm = offdiag * colmask[t] if partial[t] else offdiag
+                        rw = roww[t]
+                        if cfg.loss == "bpr-max":
+                            L = bpr_max_loss(R, nm, rw, cfg.bpreg, cfg.elu_param)
+                        elif cfg.loss == "top1-max":
+                            L = top1_max_loss(R, nm, rw)
+                        elif cfg.loss == "bpr":
+                            L = bpr_loss(R, nm, rw)
+                        else:
+                            L = top1_loss(R, nm, rw)
+                    L = L / B  # official: summed loss / batch_size
+                    for p in dense_opt.params:
+                        p.grad = None
+                    L.backward()
+                    dense_opt.step()
+                    row_opts[0].step(rows_blk[t], G.grad)
+                    if m.E is not None:
+                        row_opts[1].step(in_items[t], GE.grad)
+                    H = [h.detach() for h in H]
+                    loss_sum += L.detach()
+            epoch_loss = float(loss_sum) / max(sched.n_steps, 1)
+            rec: dict[str, float] = {"epoch": epoch + 1, "loss": epoch_loss, "seconds": time.perf_counter() - t0}
+            report.epochs = epoch + 1
+            report.train_events += sched.n_events
+            if not math.isfinite(epoch_loss):
+                raise FloatingPointError(f"GRU4Rec: loss became {epoch_loss} in epoch {epoch + 1}")
+            if valid is not None:
+                met = validation_mrr(self, valid)
+                rec.update({f"valid_{k}": v for k, v in met.items()})
+                score = met["MRR@20"]
+                if score > best_score:
+                    best_score, bad = score, 0
+                    best_state = {k: v.clone() for k, v in self.state_dict().items()}
+                    report.best_epoch = epoch + 1
+                    report.valid_metrics = dict(met)
+                else:
+                    bad += 1
+            report.history.append(rec)
+            if valid is not None and cfg.patience > 0 and bad >= cfg.patience:
+                break
+        if best_state is not None:
+            self.load_state_dict(best_state)
+        elif valid is None:
+            report.best_epoch = report.epochs
+        report.train_seconds = time.perf_counter() - t_start
+        return report
+
+    # --- inference -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def session_states(self, sessions: Sessions) -> torch.Tensor:
+        """Top-layer hidden state after every event ``[len(items), d]``, carried along each session."""
+        m = self.module
+        dev = self.device
+        cfg = self.config
+        d = cfg.layers[-1]
+        n = sessions.n_sessions
+        if len(sessions.items) == 0:
+            return torch.zeros(0, d, device=dev)
+        padded, lengths = pad_sessions(sessions.items, sessions.offsets, np.arange(n), pad=-1)
+        X, known = known_items(torch.from_numpy(padded).to(dev), self.n_items)
+        H = [torch.zeros(n, h, device=dev) for h in cfg.layers]
+        outs = []
+        table_in = m.table[:, :d] if m.E is None else m.E
+        with autocast(dev):
+            for t in range(padded.shape[1]):
+                new = m.hidden_step(table_in.index_select(0, X[:, t]), H, 0.0, False)
+                k = known[:, t : t + 1]
+                H = [torch.where(k, hn, ho) for hn, ho in zip(new, H, strict=True)]  # unknown item: state unchanged
+                outs.append(H[-1].float())
+        states = torch.stack(outs, 1)  # [n, L, d]
+        mask = torch.from_numpy(np.arange(padded.shape[1])[None, :] < lengths[:, None]).to(dev)
+        return states[mask]  # row-major boolean select = event order
+
+    @torch.no_grad()
+    def score_next(self, sessions: Sessions) -> torch.Tensor:
+        if self.module is None:
+            raise RuntimeError("GRU4Rec: fit or load the model first")
+        d = self.config.layers[-1]
+        h = self.session_states(sessions)
+        W = self.module.table[: self.n_items]
+        with autocast(self.device):
+            scores = torch.addmm(W[:, d], h, W[:, :d].t())
+        return scores.float()
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)

@@ -1,0 +1,439 @@
+"""Shared machinery of the trained user models (NCF, autoencoders): the epoch loop with early stopping,
+sparse->dense batching on the device, vectorised negative sampling, chunked scoring and top-N.
+
+Everything here is pure torch/numpy/scipy. ``TorchUserModel`` is the base class of every trained
+user model: a subclass supplies ``_build`` (the nn.Module), ``_epoch_batches`` (this epoch's
+vectorised samples) and ``_loss``; fitting, validation, best-epoch restore, checkpoints and growth
+into a larger vocabulary are written once here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import abstractmethod
+from collections.abc import Iterator
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from recmodels.base import FitReport, UserRecommender
+from recmodels.data import Interactions, UserTargets
+from recmodels.device import autocast, seed_everything
+from recmodels.metrics import RankingMetrics
+
+# --------------------------------------------------------------------------------------------------
+# sparse matrices on the device
+# --------------------------------------------------------------------------------------------------
+
+
+class DeviceCSR:
+    """A CSR matrix held as torch tensors on the training device, densified a batch of rows at a time.
+
+    Keeping the whole (small) index structure on the device means a batch costs one gather and one
+    scatter there, instead of a scipy slice + host->device copy of a dense block every step.
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, device: torch.device) -> None:
+        m = sp.csr_matrix(matrix, dtype=np.float32)
+        m.sort_indices()
+        self.shape = m.shape
+        self.device = device
+        self.indptr = torch.from_numpy(m.indptr.astype(np.int64)).to(device)
+        self.indices = torch.from_numpy(m.indices.astype(np.int64)).to(device)
+        self.data = torch.from_numpy(m.data).to(device)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.numel())
+
+    def row_lengths(self) -> torch.Tensor:
+        return self.indptr[1:] - self.indptr[:-1]
+
+    def coo_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(position in ``rows``, column, value) of every stored entry of the selected rows."""
+        starts = self.indptr[rows]
+        lens = self.indptr[rows + 1] - starts
+        total = int(lens.sum())
+        local = torch.repeat_interleave(torch.arange(len(rows), device=self.device), lens, output_size=total)
+        # position of each entry inside its row: global counter minus the row's first output slot
+        first_out = torch.cumsum(lens, 0) - lens
+        pos = torch.repeat_interleave(starts - first_out, lens, output_size=total) + torch.arange(
+            total, device=self.device
+        )
+        return local, self.indices[pos], self.data[pos]
+
+    def dense_rows(self, rows: torch.Tensor, n_cols: int | None = None) -> torch.Tensor:
+        local, cols, vals = self.coo_rows(rows)
+        out = torch.zeros((len(rows), n_cols or self.shape[1]), device=self.device)
+        out[local, cols] = vals
+        return out
+
+    def positive_keys(self) -> torch.Tensor:
+        """Sorted ``row * n_cols + col`` of every stored entry (membership tests by searchsorted)."""
+        rows = torch.repeat_interleave(torch.arange(self.shape[0], device=self.device), self.row_lengths())
+        return rows * self.shape[1] + self.indices  # CSR with sorted indices is already sorted by key
+
+
+def contains(sorted_keys: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Vectorised membership of ``keys`` in a sorted 1-D tensor."""
+    if sorted_keys.numel() == 0:
+        return torch.zeros_like(keys, dtype=torch.bool)
+    pos = torch.searchsorted(sorted_keys, keys).clamp_max(sorted_keys.numel() - 1)
+    return sorted_keys[pos] == keys
+
+
+def sample_negatives(
+    users: torch.Tensor,
+    n_items: int,
+    positive_keys: torch.Tensor | None,
+    generator: torch.Generator,
+    max_rounds: int = 20,
+) -> torch.Tensor:
+    """One uniform item per entry of ``users`` that the user has not interacted with.
+
+    Rejection sampling, vectorised: every round redraws only the collisions, so the expected work is
+    ~1/(1 - density) draws per sample (He et al.'s NCF code redraws the same way, one at a time).
+    Draws are made on the CPU generator (reproducible across devices) and moved to ``users.device``.
+    """
+    items = torch.randint(0, n_items, (len(users),), generator=generator).to(users.device)
+    if positive_keys is None:
+        return items
+    for _ in range(max_rounds):
+        bad = contains(positive_keys, users * n_items + items)
+        n_bad = int(bad.sum())
+        if n_bad == 0:
+            break
+        items[bad] = torch.randint(0, n_items, (n_bad,), generator=generator).to(users.device)
+    return items
+
+
+def csr_to_exclude_mask(exclude: sp.csr_matrix, n_items: int, device: torch.device) -> torch.Tensor:
+    """Dense bool mask of a (small) block of rows of a CSR matrix; columns beyond ``n_items`` dropped."""
+    coo = exclude.tocoo()
+    keep = coo.col < n_items
+    mask = torch.zeros((exclude.shape[0], n_items), dtype=torch.bool, device=device)
+    mask[
+        torch.from_numpy(coo.row[keep].astype(np.int64)).to(device),
+        torch.from_numpy(coo.col[keep].astype(np.int64)).to(device),
+    ] = True
+    return mask
+
+
+# --------------------------------------------------------------------------------------------------
+# chunked scoring, top-N and validation metrics
+# --------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def topn_users(
+    model: UserRecommender,
+    users: np.ndarray,
+    history: sp.csr_matrix,
+    exclude: sp.csr_matrix | None,
+    n: int,
+    chunk: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``n`` items per user, ``exclude``'s items removed: ``(idx int64, score float32)`` ``[len(users), n']``.
+
+    ``n' = min(n, n_items)``. Scores ``chunk`` users at a time (memory: one ``chunk x n_items`` block);
+    excluded items come back last with score ``-inf`` only when a user has fewer than ``n`` candidates.
+    Results are on the CPU, sorted by score descending.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    history = sp.csr_matrix(history)
+    n_items = model.n_items
+    nn_ = min(n, n_items)
+    out_idx = torch.empty((len(users), nn_), dtype=torch.int64)
+    out_val = torch.empty((len(users), nn_), dtype=torch.float32)
+    for start in range(0, len(users), chunk):
+        stop = min(start + chunk, len(users))
+        scores = model.score_users(users[start:stop], history[start:stop]).float()
+        scores = torch.nan_to_num(scores, nan=-math.inf)
+        if exclude is not None:
+            scores.masked_fill_(csr_to_exclude_mask(exclude[start:stop], n_items, scores.device), -math.inf)
+        val, idx = torch.topk(scores, nn_, dim=1, sorted=True)
+        out_idx[start:stop] = idx.cpu()
+        out_val[start:stop] = val.cpu()
+    return out_idx, out_val
+
+
+@torch.no_grad()
+def evaluate_user_targets(
+    model: UserRecommender, targets: UserTargets, ks: tuple[int, ...] = (10, 20), chunk: int = 1024
+) -> dict[str, float]:
+    """Full-ranking HR/MRR/NDCG@K (conservative ties, recmodels.metrics) of one target per user.
+
+    Used for early stopping; the protocol runner is the reference for reported figures.
+    """
+    metrics = RankingMetrics(ks=ks)
+    users = np.asarray(targets.users, dtype=np.int64)
+    history = sp.csr_matrix(targets.history)
+    exclude = sp.csr_matrix(targets.exclude)
+    tg = torch.as_tensor(np.asarray(targets.targets, dtype=np.int64))
+    for start in range(0, len(users), chunk):
+        stop = min(start + chunk, len(users))
+        scores = model.score_users(users[start:stop], history[start:stop]).float()
+        ex = csr_to_exclude_mask(exclude[start:stop], model.n_items, scores.device)
+        metrics.add(scores, tg[start:stop].to(scores.device), ex)
+    out = metrics.result()
+    out["n_predictions"] = float(metrics.n)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# base class of the trained user models
+# --------------------------------------------------------------------------------------------------
+
+
+def build_config(config_cls: type, config: Any) -> Any:
+    """A config dataclass from an instance, a dict (unknown keys rejected) or None (defaults)."""
+    if isinstance(config, config_cls):
+        return config
+    params = dict(config or {})
+    known = {f.name for f in fields(config_cls)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"{config_cls.__name__}: unknown parameter(s) {unknown}; known: {sorted(known)}")
+    for f in fields(config_cls):  # JSON round trips turn tuples into lists
+        if f.name in params and isinstance(params[f.name], list):
+            params[f.name] = tuple(params[f.name])
+    return config_cls(**params)
+
+
+class TorchUserModel(UserRecommender):
+    """A user model trained by mini-batch gradient descent with early stopping on validation.
+
+    Subclass contract:
+    - ``config_cls``: a dataclass with at least ``epochs, lr, batch_size, patience, valid_metric,
+      eval_every, weight_decay``;
+    - ``_build(n_users, n_items) -> nn.Module``;
+    - ``_epoch_batches(generator) -> iterator of batches`` (vectorised sampling, afresh each epoch);
+    - ``_loss(batch) -> scalar tensor`` and ``_batch_size(batch) -> int`` (samples processed);
+    - ``_score(users_t, history_dense_or_None) -> [B, n_items]``;
+    - class attributes naming the state-dict tensors whose rows (or columns) are items / users, so
+      ``load`` can grow them into a larger vocabulary.
+    """
+
+    config_cls: ClassVar[type]
+    item_row_keys: ClassVar[tuple[str, ...]] = ()  # state tensors with one row per item
+    item_col_keys: ClassVar[tuple[str, ...]] = ()  # state tensors with one column per item (input layers)
+    user_row_keys: ClassVar[tuple[str, ...]] = ()  # state tensors with one row per user
+    needs_history: ClassVar[bool] = True  # whether ``_score`` reads the dense history
+    score_chunk_elems: ClassVar[int] = 1 << 26  # bound on per-block intermediate elements in scoring
+
+    def __init__(self, config: Any = None, device: str | torch.device | None = None, seed: int = 0) -> None:
+        super().__init__(build_config(self.config_cls, config), device, seed)
+        self.n_users = 0
+        self.module: nn.Module | None = None
+        self._train: DeviceCSR | None = None
+
+    # --- subclass hooks -----------------------------------------------------------------------
+    @abstractmethod
+    def _build(self, n_users: int, n_items: int) -> nn.Module: ...
+
+    @abstractmethod
+    def _epoch_batches(self, generator: torch.Generator) -> Iterator[Any]: ...
+
+    @abstractmethod
+    def _loss(self, batch: Any) -> torch.Tensor: ...
+
+    @abstractmethod
+    def _score(self, users: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor: ...
+
+    def _batch_size(self, batch: Any) -> int:
+        return len(batch[0])
+
+    def _prepare(self, train: Interactions) -> None:
+        """Per-fit precomputation after the module exists (e.g. positive keys). Default: none."""
+
+    def _on_step(self) -> dict[str, float]:
+        """Called after each optimiser step (annealing schedules); returns per-epoch extras to log."""
+        return {}
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        assert self.module is not None
+        return torch.optim.Adam(self.module.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    def _after_fit(self, train: Interactions) -> None:
+        """Hook after the best state is restored (e.g. caching item codes). Default: none."""
+
+    # --- fit ----------------------------------------------------------------------------------
+    def fit(self, train: Interactions, valid: UserTargets | None = None) -> FitReport:
+        gen = seed_everything(self.seed)
+        n_users, n_items = train.matrix.shape
+        self.n_users, self.n_items = n_users, n_items
+        self.module = self._build(n_users, n_items).to(self.device)
+        self._train = DeviceCSR(train.matrix, self.device)
+        self._prepare(train)
+        return self._fit_loop(train, valid, gen, self._make_optimizer())
+
+    def _fit_loop(
+        self,
+        train: Interactions,
+        valid: UserTargets | None,
+        gen: torch.Generator,
+        optimizer: torch.optim.Optimizer,
+        eval_at_start: bool = False,
+    ) -> FitReport:
+        """Epochs until ``config.epochs`` or ``patience`` evaluations without a new best; best restored."""
+        cfg = self.config
+        assert self.module is not None
+        report = FitReport()
+        best_score, best_state, since_best = -math.inf, None, 0
+        metric = cfg.valid_metric
+        t0 = time.perf_counter()
+
+        def validate(epoch: int, row: dict[str, float]) -> bool:
+            nonlocal best_score, best_state, since_best
+            self.module.eval()
+            vm = evaluate_user_targets(self, valid, ks=(10,))
+            row.update({k: v for k, v in vm.items() if k != "n_predictions"})
+            if vm[metric] > best_score:
+                best_score, since_best = vm[metric], 0
+                best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+                report.best_epoch, report.valid_metrics = epoch, vm
+            else:
+                since_best += 1
+            return since_best >= cfg.patience
+
+        if valid is not None and eval_at_start:
+            row: dict[str, float] = {"epoch": 0}
+            validate(0, row)
+            report.history.append(row)
+        for epoch in range(1, cfg.epochs + 1):
+            self.module.train()
+            total = torch.zeros((), device=self.device)
+            n_samples = 0
+            extras: dict[str, float] = {}
+            for batch in self._epoch_batches(gen):
+                with autocast(self.device):
+                    loss = self._loss(batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                extras = self._on_step()
+                bs = self._batch_size(batch)
+                total += loss.detach().float() * bs  # no .item() per step: keeps the GPU queue full
+                n_samples += bs
+            report.epochs = epoch
+            report.train_events += n_samples
+            row = {"epoch": float(epoch), "loss": float(total) / max(n_samples, 1), **extras}
+            stop = False
+            if valid is not None and epoch % cfg.eval_every == 0:
+                stop = validate(epoch, row)
+            report.history.append(row)
+            if stop:
+                break
+        if valid is not None and report.epochs % cfg.eval_every != 0:
+            validate(report.epochs, report.history[-1])
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+        else:
+            report.best_epoch = report.epochs
+        self.module.eval()
+        self._after_fit(train)
+        report.train_seconds = time.perf_counter() - t0
+        return report
+
+    # --- scoring ------------------------------------------------------------------------------
+    def _user_chunk(self) -> int:
+        """Users per scoring block so that ``block x n_items x width`` intermediates stay bounded."""
+        return max(1, self.score_chunk_elems // max(self.n_items * self._score_width(), 1))
+
+    def _score_width(self) -> int:
+        return 1
+
+    @torch.no_grad()
+    def score_users(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        if self.module is None:
+            raise RuntimeError(f"{self.name}: fit or load the model before scoring")
+        self.module.eval()
+        users = np.asarray(users, dtype=np.int64)
+        if len(users) and (users.min() < 0 or users.max() >= self.n_users) and self.user_row_keys:
+            raise ValueError(f"{self.name}: user index out of range (model has {self.n_users} users; grow with load)")
+        history = sp.csr_matrix(history)
+        out = torch.empty((len(users), self.n_items), device=self.device)
+        step = self._user_chunk()
+        for start in range(0, len(users), step):
+            stop = min(start + step, len(users))
+            u = torch.from_numpy(users[start:stop]).to(self.device)
+            h = None
+            if self.needs_history:
+                h = DeviceCSR(history[start:stop], self.device).dense_rows(
+                    torch.arange(stop - start, device=self.device), n_cols=max(history.shape[1], self.n_items)
+                )[:, : self.n_items]  # items unknown to the model are ignored as input
+            with autocast(self.device):
+                out[start:stop] = self._score(u, h).float()
+        return out
+
+    # --- persistence --------------------------------------------------------------------------
+    def save(self, directory: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
+        meta = {"n_users": self.n_users, "config": asdict(self.config)}
+        meta.update(extra_meta or {})
+        return super().save(directory, meta)
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | Path,
+        n_items: int | None = None,
+        n_users: int | None = None,
+        device: str | torch.device | None = None,
+    ) -> TorchUserModel:
+        """Load a checkpoint (``weights_only``), growing item / user tables to ``n_items`` / ``n_users``.
+
+        Old rows keep their values, so known users and items score exactly as before; new item rows
+        are drawn like the old ones (``checkpoint.grow_rows``); new input columns are zero, so a new
+        item in a history does not move the user's code until the model is retrained.
+        """
+        from recmodels.checkpoint import CheckpointError, grow_rows, load_checkpoint
+
+        state, meta = load_checkpoint(Path(directory))
+        if meta.get("model") != cls.name:
+            raise CheckpointError(f"{directory}: checkpoint of {meta.get('model')!r}, not {cls.name!r}")
+        old_items, old_users = int(meta["n_items"]), int(meta["n_users"])
+        new_items = old_items if n_items is None else int(n_items)
+        new_users = old_users if n_users is None else int(n_users)
+        model = cls(config=meta["config"], device=device, seed=int(meta.get("seed", 0)))
+        torch.manual_seed(model.seed)  # grow_rows draws new rows from the global generator
+        item_rows, item_cols, user_rows, user_cols = model._growth_keys()
+        for keys, size in ((item_rows, new_items), (user_rows, new_users)):
+            for key in keys:
+                if key in state:
+                    state[key] = grow_rows(state[key], size)
+        for keys, size in ((item_cols, new_items), (user_cols, new_users)):
+            for key in keys:
+                if key in state:
+                    state[key] = grow_rows(state[key].T, size, init_std=0.0).T.contiguous()
+        model.n_items, model.n_users = new_items, new_users
+        model.module = model._build(new_users, new_items).to(model.device)
+        model._load_extra_state(state, old_items, old_users)
+        try:
+            model.module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{directory}: weights do not fit {cls.name} ({str(exc).splitlines()[0]})") from None
+        model.module.eval()
+        return model
+
+    def _growth_keys(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """State keys to grow: (item rows, item columns, user rows, user columns)."""
+        return self.item_row_keys, self.item_col_keys, self.user_row_keys, ()
+
+    def _load_extra_state(self, state: dict[str, torch.Tensor], old_items: int, old_users: int) -> None:
+        """Hook: pop / fix non-module tensors from ``state`` before ``load_state_dict``."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {} if self.module is None else self.module.state_dict()
+
+
+def fp32_linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """``layer(x)`` in fp32 even under bf16 autocast: final scores in bf16 tie far too often, and the
+    protocol counts ties against the target (conservative ranks)."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return torch.nn.functional.linear(x.float(), layer.weight.float(), None if layer.bias is None else layer.bias.float())

@@ -1,0 +1,83 @@
+"""Where things live: one home folder holds the warehouse, the lake, models, reports and GX."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+DEFAULT_HOME = "warehouse"
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class UserInputError(ValueError):
+    """Bad input from the user: printed as one line by the CLI, never a traceback."""
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @classmethod
+    def resolve(cls, home: str | Path | None = None) -> Home:
+        """``--home`` > ``CLICKREC_HOME`` > ``./warehouse``."""
+        raw = home or os.environ.get("CLICKREC_HOME") or DEFAULT_HOME
+        return cls(Path(raw).expanduser().resolve())
+
+    @property
+    def db(self) -> Path:
+        return self.root / "clickrec.duckdb"
+
+    @property
+    def published_db(self) -> Path:
+        return self.root / "published.duckdb"
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def clicks_lake(self) -> Path:
+        return self.lake / "clicks"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def gx(self) -> Path:
+        return self.root / "gx"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    def inside(self, path: Path) -> Path:
+        """``path`` resolved, refused when it would escape the home folder (e.g. ``../`` tricks)."""
+        resolved = path.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise UserInputError(f"{path}: path escapes the home folder {self.root}")
+        return resolved
+
+    def ensure(self) -> Home:
+        for p in (self.root, self.lake, self.clicks_lake, self.models, self.reports, self.tmp):
+            p.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def parse_day(text: str | date, what: str = "--date") -> date:
+    """A calendar day from ``YYYY-MM-DD`` only: anything else (paths, ``..``, times) is refused."""
+    if isinstance(text, date):
+        return text
+    if not isinstance(text, str) or not _DATE_RE.match(text):
+        raise UserInputError(f"{what} {text!r}: expected a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise UserInputError(f"{what} {text!r}: {exc}") from None

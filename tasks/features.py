@@ -1,0 +1,360 @@
+"""Features stage: raw.clicks -> sessions, stable vocabularies, interactions, temporal splits.
+
+Everything set-based runs in DuckDB from ``sql/features/*.sql``; this module only orders the steps,
+binds parameters and turns query results into the ``recmodels.data`` containers (numpy / scipy,
+no Python loops over rows).
+
+Build (``build_features``), for a window of ``raw.clicks.event_date``:
+  events.sql (sessionise, collapse repeats) -> filter_step.sql until it deletes nothing ->
+  item/user/session vocab merges -> clear.sql -> session_events / sessions / interactions ->
+  builds row. One transaction: readers see the previous build or this one, never half of it.
+
+Splits (nightly shape, run date D): train = sessions ending before D-1, valid = ending on D-1,
+train_full = ending before D, test = ending on D. Evaluation sessions follow P1's rules (items the
+model did not train on removed, then sessions < 2 removed). User models read events by date:
+history = events before the target day, targets = the target day's (user, item) pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from recmodels.data import Interactions, Sessions, UserTargets
+from tasks.sqlfiles import sql
+
+Entity = Literal["user", "session"]
+Weighting = Literal["binary", "count", "decay"]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How raw clicks become training data. Defaults are the usual session-based-recsys ones."""
+
+    gap_minutes: float = 30.0  # inactivity gap when deriving sessions from users (> gap: new session)
+    collapse_repeats: bool = True  # A A B -> A B within a session
+    min_session_length: int = 2
+    min_item_support: int = 5  # events per item, counted after collapsing
+    derive_sessions_from_user: bool = False  # False: the source's session_id is used as is
+    window_days: int = 30  # days of raw.clicks one build reads, ending on the run date
+    entity: Entity = "user"  # rows of user models: users, or sessions when the source has no users
+
+    def __post_init__(self) -> None:
+        if self.entity not in ("user", "session"):
+            raise ValueError(f"entity must be 'user' or 'session', not {self.entity!r}")
+        if self.gap_minutes <= 0 or self.window_days < 1:
+            raise ValueError("gap_minutes must be > 0 and window_days >= 1")
+        if self.min_session_length < 1 or self.min_item_support < 1:
+            raise ValueError("min_session_length and min_item_support must be >= 1")
+
+    def window(self, end_date: date) -> tuple[date, date]:
+        """The inclusive ``(start, end)`` event_date window of a build ending on ``end_date``."""
+        return end_date - timedelta(days=self.window_days - 1), end_date
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    start_date: date
+    end_date: date
+    n_raw_events: int
+    n_events: int
+    n_sessions: int
+    n_items: int
+    filter_rounds: int
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``features`` schema, tables and the interactions macro (idempotent)."""
+    con.execute(sql("features/schema"))
+    con.execute(sql("features/entity_item_weights"))
+
+
+def build_features(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, config: FeatureConfig | None = None
+) -> BuildSummary:
+    """Rebuild the features of event dates ``[start, end]``; vocabularies only grow (see schema.sql)."""
+    config = config or FeatureConfig()
+    ensure_schema(con)
+    window = {"start_date": start, "end_date": end}
+    con.begin()
+    try:
+        con.execute(
+            sql("features/events"),
+            {
+                **window,
+                "derive_from_user": config.derive_sessions_from_user,
+                "gap_minutes": float(config.gap_minutes),
+                "collapse_repeats": config.collapse_repeats,
+            },
+        )
+        filter_params = {
+            "min_item_support": config.min_item_support,
+            "min_session_length": config.min_session_length,
+        }
+        rounds = 0
+        while True:  # each round is one set-based DELETE; stops at the fixed point
+            rounds += 1
+            # fetchall, not fetchone: DuckDB 2.0 refuses new work while a result is unfinished
+            [(deleted,)] = con.execute(sql("features/filter_step"), filter_params).fetchall()
+            if deleted == 0:
+                break
+        con.execute(sql("features/item_vocab"))
+        con.execute(sql("features/user_vocab"))
+        if config.entity == "session":
+            con.execute(sql("features/session_vocab"))
+        con.execute(sql("features/clear"))
+        con.execute(sql("features/session_events"))
+        con.execute(sql("features/sessions"))
+        con.execute(sql("features/interactions"), {**window, "entity": config.entity})
+        con.execute(
+            sql("features/record_build"),
+            {
+                **window,
+                "entity": config.entity,
+                "config": json.dumps(dataclasses.asdict(config), sort_keys=True),
+                "filter_rounds": rounds,
+            },
+        )
+        con.execute(sql("features/drop_work"))
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    [row] = con.execute(sql("features/latest_build")).fetchall()
+    n_raw, n_events, n_sessions, n_items = map(int, row[3:7])
+    return BuildSummary(start, end, n_raw, n_events, n_sessions, n_items, filter_rounds=rounds)
+
+
+def vocab_sizes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """``{"n_items", "n_users", "n_sessions"}``: current sizes of the stable vocabularies."""
+    res = con.execute(sql("features/vocab_sizes")).fetchnumpy()
+    return {k: int(v[0]) for k, v in res.items()}
+
+
+def _n_rows(con: duckdb.DuckDBPyConnection, entity: Entity) -> int:
+    return vocab_sizes(con)["n_users" if entity == "user" else "n_sessions"]
+
+
+# ---------------------------------------------------------------------------------------- loaders
+
+
+def load_sessions(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    *,
+    known_from: date | None = None,
+    known_before: date | None = None,
+    min_length: int = 1,
+) -> Sessions:
+    """Sessions ending on days ``[start, end]``, ordered by (start_ts, session_id), events by position.
+
+    With ``known_before``, items absent from sessions ending in ``[known_from, known_before)`` are
+    dropped first, then sessions shorter than ``min_length`` (the P1/P4 evaluation rules).
+    """
+    table = con.sql(  # con.sql: execute().to_arrow_table() would copy the rows once more
+        sql("features/load_sessions"),
+        params={
+            "start_date": start,
+            "end_date": end,
+            "known_from": known_from or date.min,
+            "known_before": known_before,
+            "min_length": min_length,
+        },
+    ).to_arrow_table()
+    n_items = vocab_sizes(con)["n_items"]
+    return _sessions_from_arrow(table, n_items)
+
+
+def _sessions_from_arrow(table: pa.Table, n_items: int) -> Sessions:
+    session_no = table.column("session_no").to_numpy()
+    items = table.column("item_idx").to_numpy().astype(np.int64, copy=False)
+    times = table.column("t").to_numpy().astype(np.float64, copy=False)
+    # rows arrive grouped by session_no: a session starts wherever the number changes
+    starts = np.flatnonzero(np.r_[True, session_no[1:] != session_no[:-1]])[: len(session_no)]
+    offsets = np.r_[starts, len(items)].astype(np.int64)
+    session_ids = table.column("session_id").take(pa.array(starts)).to_numpy(zero_copy_only=False)
+    return Sessions(items=items, offsets=offsets, n_items=n_items, times=times, session_ids=session_ids)
+
+
+def load_interaction_matrix(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    *,
+    weighting: Weighting = "binary",
+    half_life_days: float = 7.0,
+    entity: Entity = "user",
+    ref_ts: datetime | None = None,
+) -> sp.csr_matrix:
+    """Entity x item CSR (float32) over events dated ``[start, end]``; shape = current vocab sizes.
+
+    binary: 1 per (row, item) seen; count: number of events; decay: sum over events of
+    ``0.5 ** (age_days / half_life_days)``, age measured to ``ref_ts`` (default: end of ``end``).
+    """
+    if weighting not in ("binary", "count", "decay"):
+        raise ValueError(f"unknown weighting {weighting!r}")
+    if half_life_days <= 0:
+        raise ValueError("half_life_days must be > 0")
+    res = con.execute(
+        sql("features/load_interactions"),
+        {
+            "start_date": start,
+            "end_date": end,
+            "entity": entity,
+            "ref_ts": ref_ts,
+            "half_life_days": float(half_life_days),
+        },
+    ).fetchnumpy()
+    rows = np.asarray(res["entity_idx"], dtype=np.int64)
+    cols = np.asarray(res["item_idx"], dtype=np.int32)
+    if weighting == "binary":
+        data = np.ones(len(rows), dtype=np.float32)
+    elif weighting == "count":
+        data = np.asarray(res["n_events"], dtype=np.float32)
+    else:
+        data = np.asarray(res["decay_weight"], dtype=np.float32)
+    sizes = vocab_sizes(con)
+    shape = (sizes["n_users" if entity == "user" else "n_sessions"], sizes["n_items"])
+    # rows come sorted by (row, column) and unique: the arrays are a CSR matrix as they stand
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    return sp.csr_matrix((data, cols, indptr), shape=shape)
+
+
+def load_user_targets(
+    con: duckdb.DuckDBPyConnection,
+    history_from: date,
+    history_to: date,
+    target_day: date,
+    *,
+    entity: Entity = "user",
+    weighting: Weighting = "binary",
+    half_life_days: float = 7.0,
+) -> UserTargets:
+    """P4 users: one row per rankable (entity, item) of ``target_day`` (see ``user_targets.sql``).
+
+    ``history`` = the entity's weighted interactions dated ``[history_from, history_to]`` (model
+    input); ``exclude`` = the same pattern, binary (removed from the ranking).
+    """
+    res = con.execute(
+        sql("features/user_targets"),
+        {
+            "history_from": history_from,
+            "history_to": history_to,
+            "target_day": target_day,
+            "entity": entity,
+        },
+    ).fetchnumpy()
+    users = np.asarray(res["entity_idx"], dtype=np.int64)
+    targets = np.asarray(res["item_idx"], dtype=np.int64)
+    full = load_interaction_matrix(
+        con, history_from, history_to, weighting=weighting, half_life_days=half_life_days, entity=entity
+    )
+    history = full[users]
+    exclude = history.copy()
+    exclude.data[:] = 1.0
+    return UserTargets(users=users, targets=targets, history=history, exclude=exclude)
+
+
+# ----------------------------------------------------------------------------------------- splits
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Nightly temporal split for run date D (all bounds inclusive days)."""
+
+    train_start: date  # D - train_days
+    valid_day: date  # D - 1: early stopping; train = [train_start, valid_day - 1]
+    test_day: date  # D; train_full = [train_start, valid_day]
+    entity: Entity = "user"
+
+    @property
+    def train_end(self) -> date:
+        return self.valid_day - timedelta(days=1)
+
+
+def temporal_split(con: duckdb.DuckDBPyConnection, run_date: date, train_days: int) -> SplitSpec:
+    """Split for run date D using the ``train_days`` days before D; checks the latest build covers it."""
+    if train_days < 2:
+        raise ValueError("train_days must be >= 2 (one day for train, the last one for validation)")
+    spec_start = run_date - timedelta(days=train_days)
+    rows = con.execute(sql("features/latest_build")).fetchall()
+    if not rows:
+        raise ValueError("no features build found: run build_features first")
+    start, end, entity = rows[0][:3]
+    if start > spec_start or end < run_date:
+        raise ValueError(
+            f"latest features build covers {start}..{end}, split needs {spec_start}..{run_date}"
+        )
+    return SplitSpec(
+        train_start=spec_start, valid_day=run_date - timedelta(days=1), test_day=run_date, entity=entity
+    )
+
+
+@dataclass(frozen=True)
+class SessionSplit:
+    train: Sessions  # ending before valid_day
+    valid: Sessions  # ending on valid_day, P1 rules w.r.t. train
+    train_full: Sessions  # ending before test_day (refit)
+    test: Sessions  # ending on test_day, P1 rules w.r.t. train_full
+
+
+def load_session_split(con: duckdb.DuckDBPyConnection, spec: SplitSpec, min_length: int = 2) -> SessionSplit:
+    def evaluation(day: date) -> Sessions:
+        return load_sessions(
+            con, day, day, known_from=spec.train_start, known_before=day, min_length=min_length
+        )
+
+    return SessionSplit(
+        train=load_sessions(con, spec.train_start, spec.train_end),
+        valid=evaluation(spec.valid_day),
+        train_full=load_sessions(con, spec.train_start, spec.valid_day),
+        test=evaluation(spec.test_day),
+    )
+
+
+@dataclass(frozen=True)
+class UserSplit:
+    train: Interactions  # events before valid_day
+    valid: UserTargets  # valid_day's (user, item) pairs, history = train
+    train_full: Interactions  # events before test_day
+    test: UserTargets  # test_day's pairs, history = train_full
+
+
+def load_user_split(
+    con: duckdb.DuckDBPyConnection,
+    spec: SplitSpec,
+    weighting: Weighting = "binary",
+    half_life_days: float = 7.0,
+) -> UserSplit:
+    kw = {"entity": spec.entity, "weighting": weighting, "half_life_days": half_life_days}
+    return UserSplit(
+        train=Interactions(load_interaction_matrix(con, spec.train_start, spec.train_end, **kw)),
+        valid=load_user_targets(con, spec.train_start, spec.train_end, spec.valid_day, **kw),
+        train_full=Interactions(load_interaction_matrix(con, spec.train_start, spec.valid_day, **kw)),
+        test=load_user_targets(con, spec.train_start, spec.valid_day, spec.test_day, **kw),
+    )
+
+
+# ----------------------------------------------------------------------------------------- prefect
+
+
+@task(name="build-features", cache_policy=NO_CACHE)
+def build_features_task(
+    db_path: str | Path, start: date, end: date, config: FeatureConfig | None = None
+) -> dict:
+    """Open the working database (the one writer), rebuild features for ``[start, end]``, close."""
+    with duckdb.connect(str(db_path)) as con:
+        return dataclasses.asdict(build_features(con, start, end, config))

@@ -1,0 +1,64 @@
+"""Connections to the working DuckDB database, always with the same configuration.
+
+DuckDB allows one read-write process per file (STACK-NOTES), and inside one process every
+connection to a file must share one configuration, so all pipeline code connects through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from tasks.config import Home, UserInputError
+from tasks.sqlfiles import sql
+
+SCHEMA_FILES = ("warehouse/schema",)
+
+
+def _config(home: Home) -> dict[str, object]:
+    return {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": True,
+        "TimeZone": "UTC",
+        "memory_limit": os.environ.get("CLICKREC_DUCKDB_MEMORY", "4GB"),
+        "temp_directory": str(home.tmp / "duckdb"),
+        "preserve_insertion_order": True,
+    }
+
+
+def connect(home: Home, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the working database (creating the schema on a read-write open)."""
+    home.ensure()
+    try:
+        con = duckdb.connect(str(home.db), read_only=read_only, config=_config(home))
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise UserInputError(
+                f"{home.db}: the warehouse is in use by another clickrec process; wait for it to finish"
+            ) from None
+        raise
+    if not read_only:
+        for name in SCHEMA_FILES + tuple(_extra_schemas()):
+            con.execute(sql(name))
+    return con
+
+
+def _extra_schemas() -> list[str]:
+    # Later layers (features, models, recs) register their DDL as sql/<layer>/schema.sql.
+    root = Path(__file__).resolve().parent.parent / "sql"
+    return sorted(
+        f"{p.parent.name}/schema" for p in root.glob("*/schema.sql") if p.parent.name not in ("warehouse", "analyst")
+    )
+
+
+@contextlib.contextmanager
+def session(home: Home, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(home, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
