@@ -31,8 +31,8 @@ def run_demo(home: Home, days: int = 7, clicks_per_day: int = 50_000, seed: int 
     st = warehouse_status(home)
     print_status(st)
     console.print(
-        f"\nQuery it: [bold].venv/bin/python -c \"import duckdb; print(duckdb.connect('{home.db}', read_only=True)"
-        f".sql('select event_date, count(*) from raw.clicks group by 1 order by 1'))\"[/bold]\n"
+        f"\nQuery it: `bash run.sh status`, or open {home.db} read-only with DuckDB (tables raw.clicks, "
+        f"quarantine.clicks, ops.ingest_files, ops.validation_results).\n"
         f"Parquet lake: {home.clicks_lake}/event_date=YYYY-MM-DD/*.parquet   GX Data Docs: {home.gx}"
     )
     return st

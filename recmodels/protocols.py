@@ -113,6 +113,64 @@ def evaluate_users(
     return _result(acc, ranks, return_ranks)
 
 
+def take_sessions(sessions: Sessions, idx: np.ndarray) -> Sessions:
+    """Sessions ``idx`` (any order, repeats allowed), vectorised."""
+    idx = np.asarray(idx, dtype=np.int64)
+    lengths = sessions.lengths[idx]
+    offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ev = np.repeat(sessions.offsets[idx] - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+    return Sessions(
+        items=sessions.items[ev],
+        offsets=offsets,
+        n_items=sessions.n_items,
+        times=None if sessions.times is None else sessions.times[ev],
+        session_ids=None if sessions.session_ids is None else sessions.session_ids[idx],
+    )
+
+
+@torch.no_grad()
+def evaluate_user_sequences(
+    model: SessionRecommender,
+    sequences: Sessions,
+    targets: UserTargets,
+    ks: Sequence[int] = (10, 20),
+    max_block_bytes: int = MAX_BLOCK_BYTES,
+    return_ranks: bool = False,
+) -> dict:
+    """P2 for session models: a user's history, in order, is one long session (PROTOCOLS.md P2).
+
+    ``sequences`` row u is user u's input (train items for validation, train + valid for test); the
+    scores after its last event rank the target, minus ``targets.exclude``. A model may offer
+    ``score_last(sessions) -> [n_sessions, n_items]`` to skip the rows of earlier prefixes.
+    """
+    n_items = targets.exclude.shape[1]
+    chunk = _rows_per_chunk(n_items, max_block_bytes)
+    acc = RankingMetrics(ks=tuple(ks), n_items=n_items)
+    ranks: list[torch.Tensor] = []
+    score_last = getattr(model, "score_last", None)
+    lengths = sequences.lengths[targets.users]
+    if (lengths == 0).any():
+        raise ValueError("every evaluated user needs a non-empty input sequence")
+    a = 0
+    while a < len(targets.users):
+        # users whose sequences fit in one block of rows (at least one user)
+        b = a + max(1, int(np.searchsorted(np.cumsum(lengths[a:]), chunk, side="right")))
+        b = min(b, len(targets.users))
+        sub = take_sessions(sequences, targets.users[a:b])
+        if score_last is not None:
+            scores = score_last(sub)
+        else:
+            full = model.score_next(sub)
+            scores = full.index_select(0, torch.from_numpy(sub.offsets[1:] - 1).to(full.device))
+        scores = _fit_width(scores, n_items)
+        exclude = torch.from_numpy(targets.exclude[a:b].toarray() != 0).to(scores.device)
+        tgt = torch.from_numpy(targets.targets[a:b]).to(scores.device)
+        ranks.append(acc.add(scores, tgt, exclude))
+        a = b
+    return _result(acc, ranks, return_ranks)
+
+
 def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 

@@ -483,6 +483,30 @@ def generate_sessions(
     )
 
 
+def _walk_lengths(rng: np.random.Generator, n: int, mean_len: float) -> np.ndarray:
+    """Per-user history lengths: geometric (a few heavy users), min 2, capped at 20x the mean."""
+    lengths = np.maximum(rng.geometric(1.0 / max(mean_len, 1.0), size=n), 2)
+    return np.minimum(lengths, max(2, int(20 * mean_len))).astype(np.int64)
+
+
+def _calibrate_walk_length(w: _World, target: float, n_users: int, seed: int) -> float:
+    """Mean walk length giving ~``target`` distinct items per user (walks repeat popular items).
+
+    Two fixed-point rounds on a pilot of <= 2000 users with its own random stream.
+    """
+    n_items = len(w.item_ids)
+    n_pilot = min(n_users, 2000)
+    users = np.arange(n_pilot, dtype=np.int64)
+    mean_len = target
+    for it in range(2):
+        rng = np.random.default_rng([seed, 3, it])
+        lengths = _walk_lengths(rng, n_pilot, mean_len)
+        items = _walks(w, lengths, users, rng)
+        distinct = len(np.unique(np.repeat(users, lengths) * n_items + items)) / n_pilot
+        mean_len = min(mean_len * target / max(distinct, 1.0), 20.0 * n_items)
+    return max(2.0, mean_len)
+
+
 def generate_interactions(
     n_users: int,
     n_items: int,
@@ -498,25 +522,24 @@ def generate_interactions(
 ) -> Interactions:
     """Binary users x items CSR (float32) with planted cluster preferences and Zipf popularity.
 
-    Each user's history is one walk of the planted chain (geometric length, mean ~ density *
-    n_items * 1.25, min 2) that returns to the user's ``N_FAV`` favourite clusters with prob
-    ``p_fav`` on every jump; repeats are dropped in the matrix, so the achieved density is about
-    ``density`` (not exact). Built in blocks of ``block_users`` so peak memory is ~ one block's walks
+    Each user's history is one walk of the planted chain (geometric length, min 2) that returns to
+    the user's ``N_FAV`` favourite clusters with prob ``p_fav`` on every jump; repeats are dropped
+    in the matrix. The mean walk length is calibrated on a pilot sample so that the achieved
+    density is close to ``density`` (not exact). Built in blocks of ``block_users`` so peak memory is ~ one block's walks
     plus the CSR. ``with_sequences=True`` also returns the raw ordered walks (row u = user u).
-    ``n_clusters`` defaults to n_items // 100 (clamped to 1..1000).
+    ``n_clusters`` defaults to n_items // 100 (clamped to 1..100).
     """
     if n_clusters is None:
-        n_clusters = int(np.clip(n_items // 100, 1, 1000))
+        n_clusters = int(np.clip(n_items // 100, 1, 100))
     w = _build_world(seed, n_items, n_clusters, zipf_a, n_users, p_successor, p_stay, p_fav)
-    # Repeats (successor cycles, popular items) are removed below; 1.25 compensates on average.
-    mean_len = max(2.0, density * n_items * 1.25)
+    target = max(2.0, density * n_items)  # distinct items per user
+    mean_len = _calibrate_walk_length(w, target, n_users, seed)
     indptr = [np.zeros(1, dtype=np.int64)]
     indices, seq_items, seq_lens = [], [], []
     for b, lo in enumerate(range(0, n_users, block_users)):
         hi = min(n_users, lo + block_users)
         rng = np.random.default_rng([seed, 2, b])
-        lengths = np.maximum(rng.geometric(1.0 / mean_len, size=hi - lo), 2).astype(np.int64)
-        lengths = np.minimum(lengths, max(2, min(n_items, int(20 * mean_len))))
+        lengths = _walk_lengths(rng, hi - lo, mean_len)
         users = np.arange(lo, hi, dtype=np.int64)
         items = _walks(w, lengths, users, rng)
         if with_sequences:

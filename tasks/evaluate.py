@@ -1,0 +1,166 @@
+"""One protocol run: load the shared split, fit a registered model, score it with the one runner.
+
+Protocols (``../shared/PROTOCOLS.md``):
+- ``P1``: rsc15-100k next click. Session models fit on train_full; user models are not accepted.
+- ``P2``: ml-100k leave-last-out. User models fit on train (validation targets passed for early
+  stopping); session models fit on the per-user train sequences and read train + valid as one
+  session at test time.
+- ``P3`` / ``P3-rsc15`` / ``P3-ml100k``: item-to-item tables. ``P3`` picks rsc15 for session models
+  and ml-100k for user models. The table is the model's ``similar_items(k)`` when it has one,
+  otherwise cosine top-k of ``item_vectors()``. Sessions become users (binary session x item rows)
+  for user models on rsc15; user sequences become sessions for session models on ml-100k.
+P4 runs inside the nightly flow with the same runner functions (see ``recmodels.protocols``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from recmodels.base import Recommender, SessionRecommender, UserRecommender
+from recmodels.baselines import session_item_matrix
+from recmodels.data import Interactions, Sessions
+from recmodels.device import seed_everything
+from recmodels.protocols import (
+    evaluate_sessions,
+    evaluate_similarity,
+    evaluate_user_sequences,
+    evaluate_users,
+    session_pairs,
+    user_last_pairs,
+)
+from recmodels.registry import create
+from recmodels.similarity import cosine_topk
+from tasks.protocol_data import default_data_dir, load_p1, load_p2
+
+PROTOCOLS = ("P1", "P2", "P3", "P3-rsc15", "P3-ml100k")
+P3_TABLE_K = 100  # length of the similarity lists the pipeline publishes
+
+
+def _sessions_as_users(sessions: Sessions) -> Interactions:
+    return Interactions(matrix=session_item_matrix(sessions, sessions.n_items).astype(np.float32), sequences=sessions)
+
+
+def _similarity_table(model: Recommender, k: int) -> tuple[Any, Any]:
+    if hasattr(model, "similar_items"):
+        return model.similar_items(k)
+    vectors = model.item_vectors() if isinstance(model, UserRecommender) else None
+    if vectors is None:
+        raise ValueError(f"model {model.name!r} has neither similar_items() nor item_vectors(): no P3 table")
+    return cosine_topk(vectors, k)
+
+
+def _fit(model: Recommender, train: Any, valid: Any = None) -> float:
+    t0 = time.perf_counter()
+    model.fit(train, valid)
+    return time.perf_counter() - t0
+
+
+def run_evaluation(
+    protocol: str,
+    model: str,
+    data_dir: Path | None = None,
+    seed: int = 0,
+    params: dict | None = None,
+    table_k: int = P3_TABLE_K,
+) -> dict[str, Any]:
+    """Fit registry model ``model`` (config = ``params``) and evaluate it under ``protocol``.
+
+    Returns ``{"protocol", "model", "metrics", "n_predictions", "train_seconds", "predict_seconds",
+    "params", "seed", "dataset", "device"}``.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    seed_everything(seed)
+    np.random.seed(seed)
+    rec = create(model, config=dict(params) if params else None, seed=seed)
+    is_session = isinstance(rec, SessionRecommender)
+    is_user = isinstance(rec, UserRecommender)
+    if protocol == "P3":
+        protocol_run = "P3-rsc15" if is_session else "P3-ml100k"
+    else:
+        protocol_run = protocol
+
+    if protocol_run in ("P1", "P3-rsc15"):
+        train, test, _ = load_p1(data_dir)
+        dataset = "rsc15-100k"
+        if protocol_run == "P1":
+            if not is_session:
+                raise ValueError(f"P1 needs a session model; {model!r} is not one")
+            train_s = _fit(rec, train)
+            t0 = time.perf_counter()
+            res = evaluate_sessions(rec, test, ks=(10, 20))
+        else:
+            train_s = _fit(rec, train if is_session else _sessions_as_users(train))
+            t0 = time.perf_counter()
+            idx, score = _similarity_table(rec, table_k)
+            res = evaluate_similarity(idx, score, *session_pairs(test), ks=(10, 20))
+    else:
+        data = load_p2(data_dir)
+        dataset = "ml-100k"
+        if is_user:
+            train_s = _fit(rec, data.train, data.valid)
+        else:
+            train_s = _fit(rec, data.train.sequences)
+        t0 = time.perf_counter()
+        if protocol_run == "P2":
+            if is_user:
+                res = evaluate_users(rec, data.test, ks=(10, 20))
+            else:
+                res = evaluate_user_sequences(rec, data.full_sequences, data.test, ks=(10, 20))
+        else:
+            idx, score = _similarity_table(rec, table_k)
+            res = evaluate_similarity(idx, score, *user_last_pairs(data.valid, data.test), ks=(10, 20))
+    if rec.device.type == "cuda":
+        torch.cuda.synchronize(rec.device)
+    predict_s = time.perf_counter() - t0
+    return {
+        "protocol": protocol_run,
+        "model": model,
+        "dataset": dataset,
+        "metrics": res["metrics"],
+        "n_predictions": res["n_predictions"],
+        "train_seconds": train_s,
+        "predict_seconds": predict_s,
+        "params": dict(params or {}),
+        "seed": seed,
+        "device": str(rec.device),
+    }
+
+
+PRIMARY = {
+    "P1": ("HR@20", "MRR@20", "HR@10", "MRR@10"),
+    "P2": ("HR@10", "NDCG@10", "MRR@10", "HR@20"),
+    "P3-rsc15": ("HR@20", "MRR@20"),
+    "P3-ml100k": ("HR@10",),
+}
+
+
+def print_table(result: dict[str, Any] | list[dict[str, Any]], console: Any = None) -> None:
+    """Rich table, one row per result: the protocol's primary metrics first, then the others."""
+    from rich.console import Console
+    from rich.table import Table
+
+    results = result if isinstance(result, list) else [result]
+    console = console or Console()
+    names: list[str] = []
+    for r in results:
+        for m in (*PRIMARY.get(r["protocol"], ()), *r["metrics"]):
+            if m in r["metrics"] and m not in names:
+                names.append(m)
+    protocols = sorted({r["protocol"] for r in results})
+    table = Table(title=f"{', '.join(protocols)} (conservative ties, full ranking)")
+    for col in ("model", "seed", *names, "n_pred", "train s", "predict s"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in results:
+        cells = [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "" for m in names]
+        table.add_row(
+            r["model"], str(r["seed"]), *cells, f"{r['n_predictions']:,}",
+            f"{r['train_seconds']:.2f}", f"{r['predict_seconds']:.2f}",
+        )
+    console.print(table)
