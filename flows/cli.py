@@ -27,7 +27,8 @@ def _quiet_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Prefect would print failed task tracebacks; the CLI prints one line instead (override to debug).
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
@@ -67,6 +68,7 @@ def ingest(
     from flows.ingest import ingest_flow
     from flows.render import print_ingest
 
+    _precheck(source, path, date=date)
     result = ingest_flow(source=source, path=str(path), day=date, home=home)
     print_ingest(result)
     _write_json(json_out, result)
@@ -85,6 +87,7 @@ def backfill(
     from flows.ingest import backfill_ingest_flow, task_runner_for_fanout
     from flows.render import print_ingest
 
+    _precheck(source, path, start=start, end=end)
     results = backfill_ingest_flow.with_options(task_runner=task_runner_for_fanout())(
         source=source, path=str(path), start=start, end=end, home=home
     )
@@ -163,6 +166,19 @@ def demo(home: HomeOpt = None, days: int = 7, clicks_per_day: int = 50_000) -> N
     from flows.demo import run_demo
 
     run_demo(_home(home), days=days, clicks_per_day=clicks_per_day)
+
+
+def _precheck(source: str, path: Path, **days: str | None) -> None:
+    """Refuse bad arguments before a flow (and its temporary Prefect server) starts."""
+    from tasks.config import parse_day
+    from tasks.ingest import list_input_files
+    from tasks.profiles import load_profile
+
+    load_profile(source)
+    for flag, value in days.items():
+        if value is not None:
+            parse_day(value, f"--{flag}")
+    list_input_files(path)
 
 
 def _home(home: str | None):

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recmodels.data import Interactions
-from recmodels.user_training import DeviceCSR, TorchUserModel, fp32_linear
+from recmodels.user_training import DeviceCSR, SparseInputLinear, SparseRows, TorchUserModel, fp32_linear
 
 # --------------------------------------------------------------------------------------------------
 # losses (module-level so tests can check them against direct formulas)
@@ -59,6 +59,12 @@ from recmodels.user_training import DeviceCSR, TorchUserModel, fp32_linear
 def multinomial_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-mean_u sum_i x_ui log softmax(logits_u)_i  (Liang et al. eq. 2, per user)."""
     return -(F.log_softmax(logits.float(), dim=1) * x).sum(dim=1).mean()
+
+
+def multinomial_nll_sparse(logits: torch.Tensor, x: SparseRows) -> torch.Tensor:
+    """``multinomial_nll`` with the counts given sparsely: the log-softmax is gathered at stored entries."""
+    logp = F.log_softmax(logits.float(), dim=1)
+    return -(logp[x.rows, x.cols] * x.vals).sum() / max(x.n_rows, 1)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -91,10 +97,12 @@ def _init_linear(layer: nn.Linear) -> None:
 class _MultNet(nn.Module):
     def __init__(self, n_items: int, hidden: tuple[int, ...], latent: int, dropout: float, variational: bool) -> None:
         super().__init__()
+        if not hidden:
+            raise ValueError("Mult-VAE/DAE need at least one hidden layer (paper: 600)")
         self.variational, self.latent, self.dropout = variational, latent, dropout
-        enc_dims = [n_items, *hidden]
-        self.enc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(enc_dims[:-1], enc_dims[1:], strict=True))
-        self.enc_out = nn.Linear(enc_dims[-1], latent * (2 if variational else 1))
+        self.enc_in = SparseInputLinear(n_items, hidden[0])  # sparse input: cost nnz x 600
+        self.enc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(hidden[:-1], hidden[1:], strict=True))
+        self.enc_out = nn.Linear(hidden[-1], latent * (2 if variational else 1))
         dec_dims = [latent, *reversed(hidden)]
         self.dec = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dec_dims[:-1], dec_dims[1:], strict=True))
         self.dec_out = nn.Linear(dec_dims[-1], n_items)
@@ -102,9 +110,10 @@ class _MultNet(nn.Module):
             if isinstance(m, nn.Linear):
                 _init_linear(m)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        h = F.normalize(x, dim=1)
-        h = F.dropout(h, self.dropout, self.training)
+    def encode(self, x: SparseRows) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = x.l2_normalized()
+        # dropout of the normalised input = dropping stored entries (zeros stay zero), rescaled 1/(1-p)
+        h = torch.tanh(self.enc_in(x.with_vals(F.dropout(x.vals, self.dropout, self.training))))
         for layer in self.enc:
             h = torch.tanh(layer(h))
         h = self.enc_out(h)
@@ -117,7 +126,7 @@ class _MultNet(nn.Module):
             z = torch.tanh(layer(z))
         return z
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def forward(self, x: SparseRows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         mu, logvar = self.encode(x)
         z = mu
         if self.variational and self.training:
@@ -125,7 +134,7 @@ class _MultNet(nn.Module):
         return self.dec_out(self.decode_hidden(z)), mu, logvar
 
     def weight_sq(self) -> torch.Tensor:
-        return sum(m.weight.pow(2).sum() for m in self.modules() if isinstance(m, nn.Linear))
+        return sum(m.weight.pow(2).sum() for m in self.modules() if isinstance(m, (nn.Linear, SparseInputLinear)))
 
 
 @dataclass
@@ -158,7 +167,7 @@ class MultVAE(TorchUserModel):
     config_cls = MultVAEConfig
     variational = True
     item_row_keys = ("dec_out.weight", "dec_out.bias")
-    item_col_keys = ("enc.0.weight",)
+    item_input_keys = ("enc_in.weight",)
 
     def _build(self, n_users: int, n_items: int) -> nn.Module:
         c = self.config
@@ -184,9 +193,9 @@ class MultVAE(TorchUserModel):
 
     def _loss(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
         assert self._train is not None
-        x = self._train.dense_rows(batch[0])
+        x = self._train.sparse_rows(batch[0])
         logits, mu, logvar = self.module(x)
-        loss = multinomial_nll(logits, x)
+        loss = multinomial_nll_sparse(logits, x)
         if self.variational:
             loss = loss + self.beta() * gaussian_kl(mu, logvar)
         if self.config.l2 > 0:
@@ -197,7 +206,7 @@ class MultVAE(TorchUserModel):
         self._steps += 1
         return {"beta": self.beta()} if self.variational else {}
 
-    def _score(self, users: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor:
+    def _score(self, users: torch.Tensor, history: SparseRows | None) -> torch.Tensor:
         mu, _ = self.module.encode(history)
         return fp32_linear(self.module.decode_hidden(mu), self.module.dec_out)
 
@@ -225,19 +234,18 @@ class _CDAENet(nn.Module):
     def __init__(self, n_users: int, n_items: int, hidden: int, corruption: float) -> None:
         super().__init__()
         self.corruption = corruption
-        self.enc_in = nn.Linear(n_items, hidden)
+        self.enc_in = SparseInputLinear(n_items, hidden)
         self.user = nn.Embedding(n_users, hidden)
         self.dec_out = nn.Linear(hidden, n_items)
-        _init_linear(self.enc_in)
         _init_linear(self.dec_out)
         nn.init.normal_(self.user.weight, std=0.01)
 
-    def hidden(self, users: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        # F.dropout = drop-out corruption: zero with prob q, scale the rest by 1/(1-q) (paper, sec. 4.2)
-        x = F.dropout(x, self.corruption, self.training)
+    def hidden(self, users: torch.Tensor, x: SparseRows) -> torch.Tensor:
+        # drop-out corruption: zero with prob q, scale the rest by 1/(1-q) (paper, sec. 4.2)
+        x = x.with_vals(F.dropout(x.vals, self.corruption, self.training))
         return torch.sigmoid(self.enc_in(x) + self.user(users))
 
-    def forward(self, users: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, users: torch.Tensor, x: SparseRows) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.hidden(users, x)
         return self.dec_out(h), h
 
@@ -263,7 +271,7 @@ class CDAE(TorchUserModel):
     name = "cdae"
     config_cls = CDAEConfig
     item_row_keys = ("dec_out.weight", "dec_out.bias")
-    item_col_keys = ("enc_in.weight",)
+    item_input_keys = ("enc_in.weight",)
     user_row_keys = ("user.weight",)
 
     def _build(self, n_users: int, n_items: int) -> nn.Module:
@@ -277,8 +285,9 @@ class CDAE(TorchUserModel):
         assert self._train is not None
         c = self.config
         users = batch[0]
-        x = self._train.dense_rows(users)
-        logits, _ = self.module(users, x)
+        xs = self._train.sparse_rows(users)
+        logits, _ = self.module(users, xs)
+        x = xs.dense()
         if c.num_neg > 0:
             # num_neg x |O_u| uniform draws per user; a draw that hits an observed item is just an
             # observed entry (the mask is a set), which keeps this one scatter, no rejection loop.
@@ -304,7 +313,7 @@ class CDAE(TorchUserModel):
             loss = loss + 0.5 * c.l2 * (reg / max(self.n_users, 1) + m.user(users).pow(2).sum() / len(users))
         return loss
 
-    def _score(self, users: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor:
+    def _score(self, users: torch.Tensor, history: SparseRows | None) -> torch.Tensor:
         return fp32_linear(self.module.hidden(users, history), self.module.dec_out)
 
     def item_vectors(self) -> torch.Tensor:
@@ -319,12 +328,11 @@ class CDAE(TorchUserModel):
 class _AutoRecNet(nn.Module):
     def __init__(self, n_in: int, hidden: int) -> None:
         super().__init__()
-        self.enc_in = nn.Linear(n_in, hidden)
+        self.enc_in = SparseInputLinear(n_in, hidden)
         self.dec_out = nn.Linear(hidden, n_in)
-        _init_linear(self.enc_in)
         _init_linear(self.dec_out)
 
-    def forward(self, r: torch.Tensor) -> torch.Tensor:
+    def forward(self, r: SparseRows) -> torch.Tensor:
         return self.dec_out(torch.sigmoid(self.enc_in(r)))
 
     def weight_sq(self) -> torch.Tensor:
@@ -382,8 +390,9 @@ class AutoRec(TorchUserModel):
 
     def _loss(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
         c = self.config
-        r = self._samples.dense_rows(batch[0])
-        pred = self.module(r)
+        rs = self._samples.sparse_rows(batch[0])
+        pred = self.module(rs)
+        r = rs.dense()
         if c.num_neg > 0:
             lens = self._samples.row_lengths()[batch[0]] * c.num_neg
             rows = torch.repeat_interleave(torch.arange(len(r), device=self.device), lens)
@@ -409,10 +418,10 @@ class AutoRec(TorchUserModel):
         step = max(1, (1 << 24) // max(self.n_users, 1))
         for start in range(0, self.n_items, step):
             rows = torch.arange(start, min(start + step, self.n_items), device=self.device)
-            pre[start : start + len(rows)] = self.module.enc_in(samples.dense_rows(rows, n_cols=self.n_users))
+            pre[start : start + len(rows)] = self.module.enc_in(samples.sparse_rows(rows, n_cols=self.n_users))
         self._codes_pre = pre
 
-    def _score(self, users: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor:
+    def _score(self, users: torch.Tensor, history: SparseRows | None) -> torch.Tensor:
         if not self.item_based:
             return fp32_linear(torch.sigmoid(self.module.enc_in(history)), self.module.dec_out)
         assert self._codes_pre is not None
@@ -425,10 +434,10 @@ class AutoRec(TorchUserModel):
         train_rows = DeviceCSR(self._train_csr[users.cpu().numpy()], self.device).dense_rows(
             torch.arange(len(users), device=self.device), n_cols=self.n_items
         )
-        diff = history - train_rows
+        diff = history.dense() - train_rows
         b_idx, i_idx = torch.nonzero(diff, as_tuple=True)
         if len(b_idx):
-            v = self.module.enc_in.weight.float()[:, users[b_idx]].T  # [nnz, hidden]
+            v = self.module.enc_in.weight.float()[users[b_idx]]  # [nnz, hidden]: input unit of user u
             code = torch.sigmoid(self._codes_pre[i_idx] + v * diff[b_idx, i_idx, None])
             scores[b_idx, i_idx] = (w[b_idx] * code).sum(1) + b[b_idx]
         return scores
@@ -509,16 +518,17 @@ def autorec_rating_rmse(
         perm = active[torch.randperm(len(active), generator=gen).to(dev)]
         for start in range(0, len(perm), batch_size):
             rows = perm[start : start + batch_size]
-            r, mask = samples.dense_rows(rows), observed.dense_rows(rows)
+            rs = samples.sparse_rows(rows)
+            r, mask = rs.dense(), observed.dense_rows(rows)
             with autocast(dev):
-                loss = masked_squared_error(net(r), r, mask) + 0.5 * l2 * net.weight_sq() / len(active)
+                loss = masked_squared_error(net(rs), r, mask) + 0.5 * l2 * net.weight_sq() / len(active)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     net.eval()
     with torch.no_grad():
         ti, tu = torch.from_numpy(i[test]).to(dev), torch.from_numpy(u[test]).to(dev)
-        rec = net(samples.dense_rows(torch.arange(n_items, device=dev))).float()  # [items, users]
+        rec = net(samples.sparse_rows(torch.arange(n_items, device=dev))).float()  # [items, users]
         pred = rec[ti, tu].clamp(1.0, 5.0)
         seen_u = torch.zeros(n_users, dtype=torch.bool, device=dev)
         seen_u[torch.from_numpy(u[~test]).to(dev)] = True

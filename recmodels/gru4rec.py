@@ -50,6 +50,7 @@ from recmodels.checkpoint import CheckpointError, grow_rows, load_checkpoint
 from recmodels.data import Sessions
 from recmodels.device import autocast, seed_everything
 from recmodels.session_batching import (
+    ParallelSchedule,
     known_items,
     pad_sessions,
     session_order,
@@ -92,13 +93,33 @@ class GRU4RecConfig:
 
 
 # --- losses: scores R [B, B+S], row i's target is column i ---------------------------------------
+def _f32(R: torch.Tensor) -> torch.Tensor:
+    """Losses run in float32 at least (scores may be bf16 under CUDA autocast)."""
+    return R if R.dtype in (torch.float32, torch.float64) else R.float()
+
+
 def xe_loss(R: torch.Tensor, col_bias: torch.Tensor, target_col: torch.Tensor) -> torch.Tensor:
     """Sampled softmax cross-entropy, summed over rows: -log softmax(R_i + col_bias)[i].
 
     ``col_bias`` carries the logQ correction (-logq * log Q(item)) and -inf for idle columns;
     ``target_col`` is ``arange(B)`` with -100 for idle rows (ignored).
     """
-    return F.cross_entropy(R.float() + col_bias, target_col, ignore_index=-100, reduction="sum")
+    return F.cross_entropy(_f32(R) + col_bias, target_col, ignore_index=-100, reduction="sum")
+
+
+def xe_loss_unique(
+    Ru: torch.Tensor, log_w: torch.Tensor, tgt_pos: torch.Tensor, tgt_bias: torch.Tensor, row_w: torch.Tensor
+) -> torch.Tensor:
+    """:func:`xe_loss` computed on the distinct items of the step only (what training runs).
+
+    ``Ru`` [B, U] = scores of the U distinct output items; ``log_w[u]`` = log of the summed
+    exp(col_bias) of all columns holding item u (-inf for padding), so that
+    sum_j exp(R_ij + col_bias_j) = sum_u exp(Ru_iu + log_w_u); ``tgt_pos[i]`` = the distinct
+    position of row i's target; ``tgt_bias[i]`` = its column's bias; ``row_w`` = 0 for idle rows.
+    """
+    Ru = _f32(Ru)
+    lse = torch.logsumexp(Ru + log_w, 1)
+    return ((lse - Ru.gather(1, tgt_pos[:, None])[:, 0] - tgt_bias) * row_w).sum()
 
 
 def _neg_softmax(R: torch.Tensor, neg_mask: torch.Tensor) -> torch.Tensor:
@@ -115,7 +136,7 @@ def bpr_max_loss(
 
     L_i = -log(sum_j s_ij sigmoid(r_ii - r_ij)) + bpreg * sum_j s_ij r_ij^2, s_i = softmax over negatives.
     """
-    R = R.float()
+    R = _f32(R)
     if elu_param > 0:
         R = F.elu(R, elu_param)
     s = _neg_softmax(R, neg_mask)
@@ -126,7 +147,7 @@ def bpr_max_loss(
 
 def top1_max_loss(R: torch.Tensor, neg_mask: torch.Tensor, row_w: torch.Tensor) -> torch.Tensor:
     """TOP1-max (CIKM 2018): L_i = sum_j s_ij (sigmoid(r_ij - r_ii) + sigmoid(r_ij^2)), summed over rows."""
-    R = R.float()
+    R = _f32(R)
     s = _neg_softmax(R, neg_mask)
     target = torch.diagonal(R)[:, None]
     loss = ((torch.sigmoid(R - target) + torch.sigmoid(R * R)) * s).sum(1)
@@ -135,7 +156,7 @@ def top1_max_loss(R: torch.Tensor, neg_mask: torch.Tensor, row_w: torch.Tensor) 
 
 def bpr_loss(R: torch.Tensor, neg_mask: torch.Tensor, row_w: torch.Tensor) -> torch.Tensor:
     """BPR (ICLR 2016): L_i = mean over negatives j of -log sigmoid(r_ii - r_ij), summed over rows."""
-    R = R.float()
+    R = _f32(R)
     target = torch.diagonal(R)[:, None]
     loss = (-F.logsigmoid(target - R) * neg_mask).sum(1) / neg_mask.sum(1).clamp_min(1.0)
     return (loss * row_w).sum()
@@ -143,7 +164,7 @@ def bpr_loss(R: torch.Tensor, neg_mask: torch.Tensor, row_w: torch.Tensor) -> to
 
 def top1_loss(R: torch.Tensor, neg_mask: torch.Tensor, row_w: torch.Tensor) -> torch.Tensor:
     """TOP1 (ICLR 2016): L_i = mean over negatives j of sigmoid(r_ij - r_ii) + sigmoid(r_ij^2), summed."""
-    R = R.float()
+    R = _f32(R)
     target = torch.diagonal(R)[:, None]
     loss = ((torch.sigmoid(R - target) + torch.sigmoid(R * R)) * neg_mask).sum(1) / neg_mask.sum(1).clamp_min(1.0)
     return (loss * row_w).sum()
@@ -165,29 +186,22 @@ def _glorot_(t: torch.Tensor, gen: torch.Generator, blocks: int = 1) -> torch.Te
 class _RowOptimizer:
     """Adagrad(+momentum) or lazy Adam on the rows of a table that one step touched.
 
-    Duplicate rows are summed before the update (official ``IndexedAdagradM`` coalesces the sparse
-    gradient). Sync-free: the coalescing is a sort + segment-sum of fixed size; unused segments point
-    at the table's last (scratch) row, which no score ever reads.
+    ``step`` receives already coalesced rows (each row once; padding entries all point at the
+    table's last, scratch row, which no score ever reads), as the official ``IndexedAdagradM``
+    coalesces the sparse gradient before squaring it.
     """
 
-    def __init__(self, table: torch.Tensor, cfg: GRU4RecConfig, eps: float = 1e-6) -> None:
+    def __init__(self, table: torch.Tensor, cfg: GRU4RecConfig) -> None:
         self.table = table
         self.cfg = cfg
-        self.eps = eps if cfg.optimizer == "adagrad" else 1e-8
-        self.scratch = table.shape[0] - 1
+        self.eps = 1e-6 if cfg.optimizer == "adagrad" else 1e-8
         self.acc = torch.zeros_like(table)  # Adagrad sum of squares / Adam second moment
         self.mom = torch.zeros_like(table) if (cfg.momentum > 0 or cfg.optimizer == "adam") else None
         self.t = 0
 
     @torch.no_grad()
-    def step(self, rows: torch.Tensor, grad: torch.Tensor) -> None:
+    def step(self, uniq: torch.Tensor, g: torch.Tensor) -> None:
         cfg = self.cfg
-        srt, perm = torch.sort(rows)
-        first = torch.ones_like(srt, dtype=torch.bool)
-        first[1:] = srt[1:] != srt[:-1]
-        seg = torch.cumsum(first, 0) - 1
-        g = torch.zeros_like(grad).index_add_(0, seg, grad.index_select(0, perm))
-        uniq = torch.full_like(rows, self.scratch).scatter_(0, seg, srt)
         if cfg.optimizer == "adagrad":
             acc = self.acc.index_select(0, uniq).addcmul_(g, g)
             self.acc.index_copy_(0, uniq, acc)
@@ -197,7 +211,7 @@ class _RowOptimizer:
                 self.mom.index_copy_(0, uniq, m)
                 self.table.index_add_(0, uniq, m)
             else:
-                self.table.index_add_(0, uniq, g.div_(denom).mul_(-cfg.learning_rate))
+                self.table.index_add_(0, uniq, g.div(denom).mul_(-cfg.learning_rate))
         else:
             self.t += 1
             b1, b2 = 0.9, 0.999
@@ -207,6 +221,65 @@ class _RowOptimizer:
             self.acc.index_copy_(0, uniq, v)
             lr = cfg.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
             self.table.index_add_(0, uniq, m.div_(v.sqrt_().add_(self.eps)).mul_(-lr))
+
+
+def coalesce_rows(rows: torch.Tensor, scratch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per step (row of ``rows`` [K, N]) the distinct ids and where each entry sits among them.
+
+    Returns ``uniq`` [K, U] (U = the block's largest distinct count; shorter rows padded with
+    ``scratch``) and ``inv`` [K, N] with ``uniq[k, inv[k, j]] == rows[k, j]``. Gathering ``uniq`` once
+    and expanding with ``inv`` makes autograd's index backward produce an already coalesced row
+    gradient. Ids must lie in ``[0, scratch]``. One host sync per block (U), none per step.
+    """
+    K, N = rows.shape
+    if scratch + 1 <= 4 * N:
+        # small vocabulary: a presence bitmap + cumsum is much cheaper than sorting
+        pres = torch.zeros(K, scratch + 1, dtype=torch.bool, device=rows.device).scatter_(1, rows, True)
+        pos = torch.cumsum(pres, 1) - 1
+        inv = pos.gather(1, rows)
+        U = int(pos[:, -1].max()) + 1
+    else:
+        srt, perm = torch.sort(rows, 1)
+        first = torch.ones_like(srt, dtype=torch.bool)
+        first[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        seg = torch.cumsum(first, 1) - 1
+        U = int(seg[:, -1].max()) + 1
+        inv = torch.empty_like(rows).scatter_(1, perm, seg)
+    uniq = torch.full((K, U), scratch, dtype=rows.dtype, device=rows.device).scatter_(1, inv, rows)
+    return uniq, inv
+
+
+class AliasSampler:
+    """Exact O(1) sampling from a discrete distribution (Walker / Vose alias method), vectorised draws.
+
+    Replaces the official binary search over the CDF (same distribution, far cheaper per draw on
+    CPU); built once per fit, with a loop over *items*.
+    """
+
+    def __init__(self, weights: np.ndarray, device: torch.device, seed: int) -> None:
+        w = np.asarray(weights, dtype=np.float64)
+        n = len(w)
+        p = w * n / w.sum()
+        prob = np.ones(n)
+        alias = np.arange(n)
+        small = [i for i in range(n) if p[i] < 1.0]
+        large = [i for i in range(n) if p[i] >= 1.0]
+        while small and large:
+            s, g = small.pop(), large.pop()
+            prob[s] = p[s]
+            alias[s] = g
+            p[g] = p[g] + p[s] - 1.0
+            (small if p[g] < 1.0 else large).append(g)
+        self.n = n
+        self.prob = torch.tensor(prob, dtype=torch.float32, device=device)
+        self.alias = torch.tensor(alias, dtype=torch.int64, device=device)
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+
+    def sample(self, shape: tuple[int, ...]) -> torch.Tensor:
+        dev = self.prob.device
+        i = torch.randint(0, self.n, shape, device=dev, generator=self.gen)
+        u = torch.rand(shape, device=dev, generator=self.gen)
+        return torch.where(u < self.prob[i], i, self.alias[i])
 
 
 class _DenseOptimizer:
@@ -296,9 +369,13 @@ class GRU4RecNet(torch.nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
     def hidden_step(
-        self, x: torch.Tensor, H: list[torch.Tensor], p_hidden: float, training: bool
+        self, x: torch.Tensor, H: list[torch.Tensor], drop: list[torch.Tensor | None] | None = None
     ) -> list[torch.Tensor]:
-        """One step of the GRU stack; ``x`` = input embedding (or the one-hot gate rows). Returns new states."""
+        """One step of the GRU stack; ``x`` = input embedding (or the one-hot gate rows). Returns new states.
+
+        ``drop`` = per-layer dropout masks (already scaled by 1 / (1 - p)), pre-drawn per block of
+        steps because per-step Bernoulli draws cost more than the GRU itself on CPU.
+        """
         out: list[torch.Tensor] = []
         li = 0
         if self.onehot:
@@ -310,13 +387,15 @@ class GRU4RecNet(torch.nn.Module):
             z = torch.sigmoid(vx_z + vh_z)
             h = torch.tanh((r * H[0]) @ self.Wh0 + vx_x)
             x = (1.0 - z) * H[0] + z * h
-            x = F.dropout(x, p_hidden, training)
+            if drop is not None and drop[0] is not None:
+                x = x * drop[0]
             out.append(x)
             li = 1
         for j in range(len(self.w_ih)):
             x = torch.gru_cell(x, H[li + j], self.w_ih[j], self.w_hh[j], self.b_ih[j], self.b_hh[j])
             # the dropped-out output is also the state carried on (official code)
-            x = F.dropout(x, p_hidden, training)
+            if drop is not None and drop[li + j] is not None:
+                x = x * drop[li + j]
             out.append(x)
         return out
 
@@ -408,108 +487,14 @@ class GRU4Rec(SessionRecommender):
         cfg = self.config
         seed_everything(self.seed)
         self._build(train.n_items)
-        m = self.module
-        dev = self.device
-        B, S = cfg.batch_size, cfg.n_sample
-        d = cfg.layers[-1]
-        n = train.n_items
-
-        sched = session_parallel_schedule(train.offsets, B, session_order(train.offsets, train.times))
-        items_t = torch.from_numpy(np.asarray(train.items, dtype=np.int64))
-        counts = torch.bincount(items_t, minlength=n).double()
-        # sampling distribution pop^alpha (cdf for inverse-transform sampling, as the official SampleCache)
-        pa = counts.pow(cfg.sample_alpha)
-        cdf = (pa.cumsum(0) / pa.sum()).float()
-        cdf[-1] = 1.0
-        cdf = cdf.to(dev)
-        # logQ correction: targets are drawn ~ pop, extra samples ~ pop^alpha (official: P0[Y]**alpha)
-        logc = torch.log(counts.clamp_min(1.0)).float()
-        logq_tgt = (-cfg.logq * logc).to(dev)
-        logq_smp = (-cfg.logq * cfg.sample_alpha * logc).to(dev)
-        sample_gen = torch.Generator(device=dev).manual_seed(self.seed + 1)
-
-        tables = [m.table] + ([m.E] if m.E is not None else [])
-        row_opts = [_RowOptimizer(t, cfg) for t in tables]
-        dense_opt = _DenseOptimizer(m.dense_params(), cfg)
-        # constant for the ranking losses: off-diagonal of the [B, B+S] score matrix
-        offdiag = torch.ones(B, B + S, device=dev)
-        offdiag[:, :B].fill_diagonal_(0.0)
-        arangeB = torch.arange(B, device=dev)
-        block = max(1, min(1024, cfg.sample_cache_max_size // max(S, 1)))
-
         report = FitReport()
         best_score, best_state, bad = -1.0, None, 0
         t_start = time.perf_counter()
+        sched = session_parallel_schedule(train.offsets, cfg.batch_size, session_order(train.offsets, train.times))
+        trainer = _EpochTrainer(self, train)
         for epoch in range(cfg.n_epochs):
             t0 = time.perf_counter()
-            H = [torch.zeros(B, h, device=dev) for h in cfg.layers]
-            loss_sum = torch.zeros((), device=dev)
-            for a in range(0, sched.n_steps, block):
-                b = min(a + block, sched.n_steps)
-                K = b - a
-                inp = sched.inputs[a:b]
-                idle = inp < 0
-                in_items = torch.from_numpy(np.where(idle, 0, train.items[np.where(idle, 0, inp)])).to(dev)
-                tgt_items = torch.from_numpy(np.where(idle, 0, train.items[np.where(idle, 0, inp + 1)])).to(dev)
-                idle_t = torch.from_numpy(idle).to(dev)
-                keep = (~torch.from_numpy(sched.reset[a:b]).to(dev)).float()[:, :, None]
-                partial = idle.any(axis=1).tolist()  # host-side flags, computed before the loop
-                if S > 0:
-                    u = torch.rand(K, S, device=dev, generator=sample_gen)
-                    samples = torch.searchsorted(cdf, u).clamp_max_(n - 1)
-                    out_items = torch.cat([tgt_items, samples], 1)
-                else:
-                    samples = tgt_items[:, :0]
-                    out_items = tgt_items
-                if m.E is None:
-                    rows_blk = torch.cat([in_items, out_items], 1)  # one gather for input + output rows
-                else:
-                    rows_blk = out_items
-                if cfg.loss == "cross-entropy":
-                    colb = torch.cat([logq_tgt[tgt_items], logq_smp[samples]], 1) if cfg.logq > 0 else (
-                        torch.zeros(K, B + S, device=dev)
-                    )
-                    colb[:, :B].masked_fill_(idle_t, -math.inf)
-                    tcol = torch.where(idle_t, -100, arangeB)
-                else:
-                    colmask = torch.cat([(~idle_t).float(), torch.ones(K, S, device=dev)], 1)
-                    roww = (~idle_t).float()
-                for t in range(K):
-                    H = [h * keep[t] for h in H]  # new session in a slot -> zero state (detached)
-                    G = m.table.index_select(0, rows_blk[t]).requires_grad_()
-                    if m.E is None:
-                        x, O = G[:B, :d], G[B:]
-                    else:
-                        GE = m.E.index_select(0, in_items[t]).requires_grad_()
-                        x, O = GE, G
-                    with autocast(dev):
-                        x = F.dropout(x, cfg.dropout_p_embed, True)
-                        H = m.hidden_step(x, H, cfg.dropout_p_hidden, True)
-                        R = torch.addmm(O[:, d], H[-1], O[:, :d].t())
-                    if cfg.loss == "cross-entropy":
-                        L = xe_loss(R, colb[t], tcol[t])
-                    else:
-                        nm = offdiag * colmask[t] if partial[t] else offdiag
-                        rw = roww[t]
-                        if cfg.loss == "bpr-max":
-                            L = bpr_max_loss(R, nm, rw, cfg.bpreg, cfg.elu_param)
-                        elif cfg.loss == "top1-max":
-                            L = top1_max_loss(R, nm, rw)
-                        elif cfg.loss == "bpr":
-                            L = bpr_loss(R, nm, rw)
-                        else:
-                            L = top1_loss(R, nm, rw)
-                    L = L / B  # official: summed loss / batch_size
-                    for p in dense_opt.params:
-                        p.grad = None
-                    L.backward()
-                    dense_opt.step()
-                    row_opts[0].step(rows_blk[t], G.grad)
-                    if m.E is not None:
-                        row_opts[1].step(in_items[t], GE.grad)
-                    H = [h.detach() for h in H]
-                    loss_sum += L.detach()
-            epoch_loss = float(loss_sum) / max(sched.n_steps, 1)
+            epoch_loss = trainer.run_epoch(sched)
             rec: dict[str, float] = {"epoch": epoch + 1, "loss": epoch_loss, "seconds": time.perf_counter() - t0}
             report.epochs = epoch + 1
             report.train_events += sched.n_events
@@ -518,9 +503,8 @@ class GRU4Rec(SessionRecommender):
             if valid is not None:
                 met = validation_mrr(self, valid)
                 rec.update({f"valid_{k}": v for k, v in met.items()})
-                score = met["MRR@20"]
-                if score > best_score:
-                    best_score, bad = score, 0
+                if met["MRR@20"] > best_score:
+                    best_score, bad = met["MRR@20"], 0
                     best_state = {k: v.clone() for k, v in self.state_dict().items()}
                     report.best_epoch = epoch + 1
                     report.valid_metrics = dict(met)
@@ -531,7 +515,7 @@ class GRU4Rec(SessionRecommender):
                 break
         if best_state is not None:
             self.load_state_dict(best_state)
-        elif valid is None:
+        else:
             report.best_epoch = report.epochs
         report.train_seconds = time.perf_counter() - t_start
         return report
@@ -554,7 +538,7 @@ class GRU4Rec(SessionRecommender):
         table_in = m.table[:, :d] if m.E is None else m.E
         with autocast(dev):
             for t in range(padded.shape[1]):
-                new = m.hidden_step(table_in.index_select(0, X[:, t]), H, 0.0, False)
+                new = m.hidden_step(table_in.index_select(0, X[:, t]), H)
                 k = known[:, t : t + 1]
                 H = [torch.where(k, hn, ho) for hn, ho in zip(new, H, strict=True)]  # unknown item: state unchanged
                 outs.append(H[-1].float())
@@ -575,3 +559,124 @@ class GRU4Rec(SessionRecommender):
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
+
+
+class _EpochTrainer:
+    """The training step loop of one GRU4Rec model (state: optimisers, sampler, constants).
+
+    Work is prepared per block of steps, vectorised (item ids, reset masks, negatives, their
+    de-duplication, dropout masks, logQ weights), so the step loop itself only slices block tensors
+    and runs forward / backward / update; the loss is accumulated on the device (no per-step sync).
+    """
+
+    def __init__(self, model: GRU4Rec, train: Sessions) -> None:
+        self.model = model
+        self.cfg = cfg = model.config
+        self.m = m = model.module
+        self.dev = dev = model.device
+        self.items = np.asarray(train.items, dtype=np.int64)
+        n = train.n_items
+        self.n = n
+        counts = np.bincount(self.items, minlength=n).astype(np.float64)
+        self.sampler = AliasSampler(counts**cfg.sample_alpha, dev, model.seed + 1) if cfg.n_sample > 0 else None
+        # logQ correction: targets come ~ pop, extra negatives ~ pop^alpha (official: P0[Y[M:]]**alpha)
+        logc = torch.log(torch.from_numpy(np.maximum(counts, 1.0))).float().to(dev)
+        self.logq_tgt = -cfg.logq * logc
+        self.logq_smp = -cfg.logq * cfg.sample_alpha * logc
+        self.row_opt = _RowOptimizer(m.table, cfg)
+        self.e_opt = _RowOptimizer(m.E, cfg) if m.E is not None else None
+        self.dense_opt = _DenseOptimizer(m.dense_params(), cfg)
+        B, S = cfg.batch_size, cfg.n_sample
+        self.offdiag = torch.ones(B, B + S, device=dev)
+        self.offdiag[:, :B].fill_diagonal_(0.0)
+        self.block = max(1, min(1024, cfg.sample_cache_max_size // max(S, 1)))
+
+    def _dropout_masks(self, K: int, width: int, p: float) -> torch.Tensor | None:
+        if p <= 0:
+            return None
+        return (torch.rand(K, self.cfg.batch_size, width, device=self.dev) >= p).float().div_(1.0 - p)
+
+    def run_epoch(self, sched: ParallelSchedule) -> float:
+        cfg, m, dev = self.cfg, self.m, self.dev
+        B, S, d = cfg.batch_size, cfg.n_sample, cfg.layers[-1]
+        xe = cfg.loss == "cross-entropy"
+        scratch = self.n
+        H = [torch.zeros(B, h, device=dev) for h in cfg.layers]
+        loss_sum = torch.zeros((), device=dev)
+        n_in = d if cfg.constrained_embedding else (cfg.embedding if cfg.embedding > 0 else 3 * cfg.layers[0])
+        for a in range(0, sched.n_steps, self.block):
+            b = min(a + self.block, sched.n_steps)
+            K = b - a
+            inp = sched.inputs[a:b]
+            idle = inp < 0
+            safe = np.where(idle, 0, inp)
+            in_items = torch.from_numpy(np.where(idle, 0, self.items[safe])).to(dev)
+            tgt_items = torch.from_numpy(np.where(idle, 0, self.items[np.where(idle, 0, inp + 1)])).to(dev)
+            idle_t = torch.from_numpy(idle).to(dev)
+            live = (~idle_t).float()
+            keep = (~torch.from_numpy(sched.reset[a:b]).to(dev)).float()[:, :, None]
+            partial = idle.any(axis=1).tolist()  # host-side flags, known before the loop
+            samples = self.sampler.sample((K, S)) if S > 0 else tgt_items[:, :0]
+            # the output table's rows of a step: [inputs (constrained only) | targets | negatives]
+            parts = ([in_items] if m.E is None else []) + [tgt_items, samples]
+            uniq, inv = coalesce_rows(torch.cat(parts, 1), scratch)
+            off = B if m.E is None else 0
+            inv_in = inv[:, :B] if m.E is None else None
+            inv_out = inv[:, off:]
+            inv_tgt = inv[:, off : off + B]
+            if m.E is not None:
+                uniq_e, inv_e = coalesce_rows(in_items, scratch)
+            if xe:
+                # log of the summed correction weights of the columns sharing an item: the softmax
+                # over all B+S columns equals a softmax over the distinct items with these offsets
+                cb_t = self.logq_tgt[tgt_items] if cfg.logq > 0 else torch.zeros(K, B, device=dev)
+                cb_s = self.logq_smp[samples] if cfg.logq > 0 else torch.zeros(K, S, device=dev)
+                w = torch.cat([torch.exp(cb_t) * live, torch.exp(cb_s)], 1)
+                lw = torch.log(torch.zeros(uniq.shape, device=dev).scatter_add_(1, inv_out, w))
+                cb_t = cb_t * live  # constant offset of the reported loss; 0 on idle rows
+            else:
+                colmask = torch.cat([live, torch.ones(K, S, device=dev)], 1)
+            drop_e = self._dropout_masks(K, n_in, cfg.dropout_p_embed)
+            drop_h = [self._dropout_masks(K, h, cfg.dropout_p_hidden) for h in cfg.layers]
+            for t in range(K):
+                H = [h * keep[t] for h in H]  # new session in the slot -> zero state
+                Gu = m.table.index_select(0, uniq[t]).requires_grad_()
+                if m.E is None:
+                    # own leaf for the B input rows: its small gradient is added into Gu's below,
+                    # cheaper than autograd scattering it into a zero [U, d+1] buffer
+                    x = xl = m.table.index_select(0, in_items[t])[:, :d].requires_grad_()
+                else:
+                    Ge = m.E.index_select(0, uniq_e[t]).requires_grad_()
+                    x = Ge.index_select(0, inv_e[t])
+                with autocast(dev):
+                    if drop_e is not None:
+                        x = x * drop_e[t]
+                    H = m.hidden_step(x, H, [None if dm is None else dm[t] for dm in drop_h])
+                    Ru = F.pad(H[-1], (0, 1), value=1.0) @ Gu.t()  # [B, U]: the bias is the ones column
+                if xe:
+                    L = xe_loss_unique(Ru, lw[t], inv_tgt[t], cb_t[t], live[t])
+                else:
+                    R = Ru.index_select(1, inv_out[t])
+                    nm = self.offdiag * colmask[t] if partial[t] else self.offdiag
+                    if cfg.loss == "bpr-max":
+                        L = bpr_max_loss(R, nm, live[t], cfg.bpreg, cfg.elu_param)
+                    elif cfg.loss == "top1-max":
+                        L = top1_max_loss(R, nm, live[t])
+                    elif cfg.loss == "bpr":
+                        L = bpr_loss(R, nm, live[t])
+                    else:
+                        L = top1_loss(R, nm, live[t])
+                L = L / B  # official: summed loss / batch_size
+                for p in self.dense_opt.params:
+                    p.grad = None
+                L.backward()
+                self.dense_opt.step()
+                g = Gu.grad
+                if m.E is None:
+                    g[:, :d].index_add_(0, inv_in[t], xl.grad)
+                self.row_opt.step(uniq[t], g)
+                if m.E is not None:
+                    self.e_opt.step(uniq_e[t], Ge.grad)
+                H = [h.detach() for h in H]
+                loss_sum += L.detach()
+        return float(loss_sum) / max(sched.n_steps, 1)

@@ -36,7 +36,7 @@ from torch import nn
 from recmodels.base import FitReport
 from recmodels.data import Interactions, UserTargets
 from recmodels.device import seed_everything
-from recmodels.user_training import DeviceCSR, TorchUserModel, sample_negatives
+from recmodels.user_training import DeviceCSR, PositiveSet, TorchUserModel, sample_negatives
 
 
 def ncf_log_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
@@ -110,13 +110,23 @@ class _NCFNet(nn.Module):
         return z
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        parts = []
+        # index_select rather than nn.Embedding's forward: its backward is an index_add, several
+        # times faster on CPU than embedding's sort-based dense backward. The concatenations of the
+        # paper (MLP input, NeuMF's last layer) are written as sums of split matmuls: same maths,
+        # no copies.
+        w = self.out.weight[0]
+        y = self.out.bias
+        off = 0
         if self.use_gmf:
-            parts.append(self.gmf_user(users) * self.gmf_item(items))
+            g = self.gmf_user.weight.index_select(0, users) * self.gmf_item.weight.index_select(0, items)
+            off = g.shape[1]
+            y = y + g @ w[:off]
         if self.use_mlp:
-            z = self.tower[0](torch.cat([self.mlp_user(users), self.mlp_item(items)], dim=-1))
-            parts.append(self._tower_from(z))
-        return self.out(torch.cat(parts, dim=-1)).squeeze(-1)
+            first, h = self.tower[0], self.mlp_user.embedding_dim
+            z = F.linear(self.mlp_user.weight.index_select(0, users), first.weight[:, :h], first.bias)
+            z = z + F.linear(self.mlp_item.weight.index_select(0, items), first.weight[:, h:])
+            y = y + self._tower_from(z) @ w[off:]
+        return y
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """``[B, n_items]`` logits of every item for a block of users."""
@@ -161,26 +171,24 @@ class _NCFBase(TorchUserModel):
         t = self._train
         self._pos_u = torch.repeat_interleave(torch.arange(t.shape[0], device=self.device), t.row_lengths())
         self._pos_i = t.indices
-        self._keys = t.positive_keys()
+        self._positives = PositiveSet(t)
 
     def _epoch_batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
         c = self.config
         neg_u = self._pos_u.repeat(c.num_neg)
-        neg_i = sample_negatives(neg_u, self.n_items, self._keys, generator)  # afresh every epoch
+        neg_i = sample_negatives(neg_u, self.n_items, self._positives, generator)  # afresh every epoch
         if c.loss == "bpr":
-            pos_i = self._pos_i.repeat(c.num_neg)
-            perm = torch.randperm(len(neg_u), generator=generator).to(self.device)
-            for start in range(0, len(perm), c.batch_size):
-                b = perm[start : start + c.batch_size]
-                yield neg_u[b], pos_i[b], neg_i[b]
+            cols = (neg_u, self._pos_i.repeat(c.num_neg), neg_i)
         else:
-            users = torch.cat([self._pos_u, neg_u])
-            items = torch.cat([self._pos_i, neg_i])
-            labels = torch.cat([torch.ones(len(self._pos_u), device=self.device), torch.zeros(len(neg_u), device=self.device)])
-            perm = torch.randperm(len(users), generator=generator).to(self.device)
-            for start in range(0, len(perm), c.batch_size):
-                b = perm[start : start + c.batch_size]
-                yield users[b], items[b], labels[b]
+            n_pos = len(self._pos_u)
+            labels = torch.zeros(n_pos + len(neg_u), device=self.device)
+            labels[:n_pos] = 1.0
+            cols = (torch.cat([self._pos_u, neg_u]), torch.cat([self._pos_i, neg_i]), labels)
+        # shuffle once per epoch, then hand out contiguous slices (views, no per-step gathers)
+        perm = torch.randperm(len(cols[0]), generator=generator).to(self.device)
+        cols = tuple(col[perm] for col in cols)
+        for start in range(0, len(perm), c.batch_size):
+            yield tuple(col[start : start + c.batch_size] for col in cols)
 
     def _loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         if self.config.loss == "bpr":
@@ -235,7 +243,7 @@ class NeuMF(_NCFBase):
         self._train = DeviceCSR(train.matrix, self.device)
         self._prepare(train)
         self._init_from(gmf.module, mlp.module, c.alpha)
-        opt = torch.optim.SGD(self.module.parameters(), lr=c.finetune_lr, weight_decay=c.weight_decay)
+        opt = torch.optim.SGD(self.module.parameters(), lr=c.finetune_lr, weight_decay=c.weight_decay, fused=True)
         # the fine-tuning phase is judged from the pre-trained start (epoch 0), so it can only help
         self.config = replace(c, epochs=c.finetune_epochs)
         try:

@@ -31,10 +31,22 @@ def _rows_per_chunk(n_items: int, max_block_bytes: int) -> int:
     return max(1, max_block_bytes // (4 * max(n_items, 1)))
 
 
+def _width(model, n_items: int) -> int:
+    """Candidates = every item the data or the model knows (a model never loses items it can score)."""
+    return max(n_items, int(getattr(model, "n_items", 0) or 0))
+
+
+def _exclude_block(exclude, a: int, b: int, n_items: int, device: torch.device) -> torch.Tensor:
+    block = exclude[a:b].toarray() != 0
+    if block.shape[1] < n_items:
+        block = np.pad(block, ((0, 0), (0, n_items - block.shape[1])))
+    return torch.from_numpy(block).to(device)
+
+
 def _fit_width(scores: torch.Tensor, n_items: int) -> torch.Tensor:
     """Pad with -inf the items a model does not know (its vocabulary is older than the test data)."""
     if scores.shape[1] >= n_items:
-        return scores[:, :n_items]
+        return scores
     pad = torch.full((scores.shape[0], n_items - scores.shape[1]), -math.inf, device=scores.device)
     return torch.cat([scores.float(), pad], dim=1)
 
@@ -61,7 +73,7 @@ def evaluate_sessions(
     session's last event has no target and is dropped. A session longer than the chunk is scored
     alone.
     """
-    n_items = test.n_items
+    n_items = _width(model, test.n_items)
     chunk = chunk_events or _rows_per_chunk(n_items, max_block_bytes)
     acc = RankingMetrics(ks=tuple(ks), n_items=n_items)
     ranks: list[torch.Tensor] = []
@@ -100,14 +112,14 @@ def evaluate_users(
     return_ranks: bool = False,
 ) -> dict:
     """P2 / P4-users: each target ranked over all items minus its ``exclude`` row; input = ``history``."""
-    n_items = targets.exclude.shape[1]
+    n_items = _width(model, targets.exclude.shape[1])
     chunk = chunk_users or _rows_per_chunk(n_items, max_block_bytes)
     acc = RankingMetrics(ks=tuple(ks), n_items=n_items)
     ranks: list[torch.Tensor] = []
     for a in range(0, len(targets.users), chunk):
         b = min(a + chunk, len(targets.users))
         scores = _fit_width(model.score_users(targets.users[a:b], targets.history[a:b]), n_items)
-        exclude = torch.from_numpy(targets.exclude[a:b].toarray() != 0).to(scores.device)
+        exclude = _exclude_block(targets.exclude, a, b, n_items, scores.device)
         tgt = torch.from_numpy(targets.targets[a:b]).to(scores.device)
         ranks.append(acc.add(scores, tgt, exclude))
     return _result(acc, ranks, return_ranks)
@@ -144,7 +156,7 @@ def evaluate_user_sequences(
     scores after its last event rank the target, minus ``targets.exclude``. A model may offer
     ``score_last(sessions) -> [n_sessions, n_items]`` to skip the rows of earlier prefixes.
     """
-    n_items = targets.exclude.shape[1]
+    n_items = _width(model, targets.exclude.shape[1])
     chunk = _rows_per_chunk(n_items, max_block_bytes)
     acc = RankingMetrics(ks=tuple(ks), n_items=n_items)
     ranks: list[torch.Tensor] = []
@@ -164,7 +176,7 @@ def evaluate_user_sequences(
             full = model.score_next(sub)
             scores = full.index_select(0, torch.from_numpy(sub.offsets[1:] - 1).to(full.device))
         scores = _fit_width(scores, n_items)
-        exclude = torch.from_numpy(targets.exclude[a:b].toarray() != 0).to(scores.device)
+        exclude = _exclude_block(targets.exclude, a, b, n_items, scores.device)
         tgt = torch.from_numpy(targets.targets[a:b]).to(scores.device)
         ranks.append(acc.add(scores, tgt, exclude))
         a = b

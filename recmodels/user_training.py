@@ -13,13 +13,14 @@ import math
 import time
 from abc import abstractmethod
 from collections.abc import Iterator
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from recmodels.base import FitReport, UserRecommender
@@ -30,6 +31,39 @@ from recmodels.metrics import RankingMetrics
 # --------------------------------------------------------------------------------------------------
 # sparse matrices on the device
 # --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SparseRows:
+    """A batch of sparse rows on the device: entry ``e`` is (``rows[e]``, ``cols[e]``) = ``vals[e]``, row-major.
+
+    Autoencoder inputs stay in this form: the first layer is an embedding bag over the stored
+    entries (cost nnz x width instead of batch x n_items x width), and the multinomial likelihood
+    gathers the log-softmax at the stored entries only.
+    """
+
+    rows: torch.Tensor  # int64 local row (0..n_rows-1) of each entry, non-decreasing
+    cols: torch.Tensor  # int64 column of each entry
+    vals: torch.Tensor  # float32 value of each entry
+    offsets: torch.Tensor  # int64 [n_rows] first entry of each row (embedding_bag offsets)
+    n_rows: int
+    n_cols: int
+
+    def lengths(self) -> torch.Tensor:
+        return torch.bincount(self.rows, minlength=self.n_rows)
+
+    def with_vals(self, vals: torch.Tensor) -> SparseRows:
+        return replace(self, vals=vals)
+
+    def dense(self) -> torch.Tensor:
+        out = torch.zeros((self.n_rows, self.n_cols), device=self.vals.device)
+        out[self.rows, self.cols] = self.vals
+        return out
+
+    def l2_normalized(self) -> SparseRows:
+        """Rows scaled to unit L2 norm (Liang et al.'s input normalisation); empty rows stay empty."""
+        sq = torch.zeros(self.n_rows, device=self.vals.device).index_add_(0, self.rows, self.vals.float() ** 2)
+        return self.with_vals(self.vals / sq.sqrt().clamp_min(1e-12)[self.rows])
 
 
 class DeviceCSR:
@@ -55,29 +89,55 @@ class DeviceCSR:
     def row_lengths(self) -> torch.Tensor:
         return self.indptr[1:] - self.indptr[:-1]
 
-    def coo_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(position in ``rows``, column, value) of every stored entry of the selected rows."""
+    def sparse_rows(self, rows: torch.Tensor, n_cols: int | None = None) -> SparseRows:
+        """The selected rows as ``SparseRows`` (vectorised: two repeat_interleaves and a gather)."""
         starts = self.indptr[rows]
         lens = self.indptr[rows + 1] - starts
         total = int(lens.sum())
         local = torch.repeat_interleave(torch.arange(len(rows), device=self.device), lens, output_size=total)
-        # position of each entry inside its row: global counter minus the row's first output slot
         first_out = torch.cumsum(lens, 0) - lens
+        # position of each entry in the CSR arrays: its row's start + its rank inside the row
         pos = torch.repeat_interleave(starts - first_out, lens, output_size=total) + torch.arange(
             total, device=self.device
         )
-        return local, self.indices[pos], self.data[pos]
+        cols, vals = self.indices[pos], self.data[pos]
+        n_cols = n_cols or self.shape[1]
+        if n_cols < self.shape[1]:  # columns unknown to the model are dropped
+            keep = cols < n_cols
+            local, cols, vals = local[keep], cols[keep], vals[keep]
+            first_out = torch.searchsorted(local, torch.arange(len(rows), device=self.device))
+        return SparseRows(local, cols, vals, first_out, len(rows), n_cols)
 
     def dense_rows(self, rows: torch.Tensor, n_cols: int | None = None) -> torch.Tensor:
-        local, cols, vals = self.coo_rows(rows)
-        out = torch.zeros((len(rows), n_cols or self.shape[1]), device=self.device)
-        out[local, cols] = vals
-        return out
+        return self.sparse_rows(rows, n_cols).dense()
 
-    def positive_keys(self) -> torch.Tensor:
-        """Sorted ``row * n_cols + col`` of every stored entry (membership tests by searchsorted)."""
-        rows = torch.repeat_interleave(torch.arange(self.shape[0], device=self.device), self.row_lengths())
-        return rows * self.shape[1] + self.indices  # CSR with sorted indices is already sorted by key
+
+class PositiveSet:
+    """Membership test for (row, col) pairs of a DeviceCSR, vectorised.
+
+    A dense bitmap when rows x cols is small (one gather per test), else sorted ``row * n_cols + col``
+    keys and ``searchsorted`` (memory O(nnz)).
+    """
+
+    BITMAP_LIMIT = 1 << 27
+
+    def __init__(self, csr: DeviceCSR) -> None:
+        n_rows, self.n_cols = csr.shape
+        rows = torch.repeat_interleave(torch.arange(n_rows, device=csr.device), csr.row_lengths())
+        keys = rows * self.n_cols + csr.indices  # sorted: CSR rows in order, sorted indices
+        self.bitmap: torch.Tensor | None = None
+        self.keys: torch.Tensor | None = None
+        if n_rows * self.n_cols <= self.BITMAP_LIMIT:
+            self.bitmap = torch.zeros(n_rows * self.n_cols, dtype=torch.bool, device=csr.device)
+            self.bitmap[keys] = True
+        else:
+            self.keys = keys
+
+    def contains(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        keys = rows * self.n_cols + cols
+        if self.bitmap is not None:
+            return self.bitmap[keys]
+        return contains(self.keys, keys)
 
 
 def contains(sorted_keys: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -91,7 +151,7 @@ def contains(sorted_keys: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
 def sample_negatives(
     users: torch.Tensor,
     n_items: int,
-    positive_keys: torch.Tensor | None,
+    positives: PositiveSet | None,
     generator: torch.Generator,
     max_rounds: int = 20,
 ) -> torch.Tensor:
@@ -102,15 +162,37 @@ def sample_negatives(
     Draws are made on the CPU generator (reproducible across devices) and moved to ``users.device``.
     """
     items = torch.randint(0, n_items, (len(users),), generator=generator).to(users.device)
-    if positive_keys is None:
+    if positives is None:
         return items
+    bad = torch.arange(len(users), device=users.device)
     for _ in range(max_rounds):
-        bad = contains(positive_keys, users * n_items + items)
-        n_bad = int(bad.sum())
-        if n_bad == 0:
+        hit = positives.contains(users[bad], items[bad])
+        bad = bad[hit]
+        if len(bad) == 0:
             break
-        items[bad] = torch.randint(0, n_items, (n_bad,), generator=generator).to(users.device)
+        items[bad] = torch.randint(0, n_items, (len(bad),), generator=generator).to(users.device)
     return items
+
+
+class SparseInputLinear(nn.Module):
+    """``x @ weight + bias`` for a ``SparseRows`` batch, as an embedding bag over the stored entries.
+
+    ``weight`` is ``[n_in, n_out]`` (one row per input unit, i.e. per item for user-input encoders),
+    so growing the vocabulary appends rows. Equal to ``nn.Linear`` on the dense input.
+    """
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_in, n_out))
+        self.bias = nn.Parameter(torch.empty(n_out))
+        nn.init.xavier_uniform_(self.weight)
+        nn.init.normal_(self.bias, std=0.001)
+
+    def forward(self, x: SparseRows) -> torch.Tensor:
+        out = F.embedding_bag(
+            x.cols, self.weight, x.offsets, mode="sum", per_sample_weights=x.vals.to(self.weight.dtype)
+        )
+        return out + self.bias
 
 
 def csr_to_exclude_mask(exclude: sp.csr_matrix, n_items: int, device: torch.device) -> torch.Tensor:
@@ -215,16 +297,16 @@ class TorchUserModel(UserRecommender):
     - ``_build(n_users, n_items) -> nn.Module``;
     - ``_epoch_batches(generator) -> iterator of batches`` (vectorised sampling, afresh each epoch);
     - ``_loss(batch) -> scalar tensor`` and ``_batch_size(batch) -> int`` (samples processed);
-    - ``_score(users_t, history_dense_or_None) -> [B, n_items]``;
+    - ``_score(users_t, history: SparseRows | None) -> [B, n_items]``;
     - class attributes naming the state-dict tensors whose rows (or columns) are items / users, so
       ``load`` can grow them into a larger vocabulary.
     """
 
     config_cls: ClassVar[type]
-    item_row_keys: ClassVar[tuple[str, ...]] = ()  # state tensors with one row per item
-    item_col_keys: ClassVar[tuple[str, ...]] = ()  # state tensors with one column per item (input layers)
+    item_row_keys: ClassVar[tuple[str, ...]] = ()  # state tensors with one row per item (outputs, embeddings)
+    item_input_keys: ClassVar[tuple[str, ...]] = ()  # one row per item *input* unit: new rows are zero
     user_row_keys: ClassVar[tuple[str, ...]] = ()  # state tensors with one row per user
-    needs_history: ClassVar[bool] = True  # whether ``_score`` reads the dense history
+    needs_history: ClassVar[bool] = True  # whether ``_score`` reads the history rows
     score_chunk_elems: ClassVar[int] = 1 << 26  # bound on per-block intermediate elements in scoring
 
     def __init__(self, config: Any = None, device: str | torch.device | None = None, seed: int = 0) -> None:
@@ -244,7 +326,7 @@ class TorchUserModel(UserRecommender):
     def _loss(self, batch: Any) -> torch.Tensor: ...
 
     @abstractmethod
-    def _score(self, users: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor: ...
+    def _score(self, users: torch.Tensor, history: SparseRows | None) -> torch.Tensor: ...
 
     def _batch_size(self, batch: Any) -> int:
         return len(batch[0])
@@ -258,7 +340,10 @@ class TorchUserModel(UserRecommender):
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         assert self.module is not None
-        return torch.optim.Adam(self.module.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        # fused: one kernel over all parameters (6x faster than the foreach path on CPU for 1M+ params)
+        return torch.optim.Adam(
+            self.module.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay, fused=True
+        )
 
     def _after_fit(self, train: Interactions) -> None:
         """Hook after the best state is restored (e.g. caching item codes). Default: none."""
@@ -364,10 +449,10 @@ class TorchUserModel(UserRecommender):
             stop = min(start + step, len(users))
             u = torch.from_numpy(users[start:stop]).to(self.device)
             h = None
-            if self.needs_history:
-                h = DeviceCSR(history[start:stop], self.device).dense_rows(
-                    torch.arange(stop - start, device=self.device), n_cols=max(history.shape[1], self.n_items)
-                )[:, : self.n_items]  # items unknown to the model are ignored as input
+            if self.needs_history:  # items unknown to the model are dropped from the input
+                h = DeviceCSR(history[start:stop], self.device).sparse_rows(
+                    torch.arange(stop - start, device=self.device), n_cols=self.n_items
+                )
             with autocast(self.device):
                 out[start:stop] = self._score(u, h).float()
         return out
@@ -402,15 +487,16 @@ class TorchUserModel(UserRecommender):
         new_users = old_users if n_users is None else int(n_users)
         model = cls(config=meta["config"], device=device, seed=int(meta.get("seed", 0)))
         torch.manual_seed(model.seed)  # grow_rows draws new rows from the global generator
-        item_rows, item_cols, user_rows, user_cols = model._growth_keys()
-        for keys, size in ((item_rows, new_items), (user_rows, new_users)):
+        item_rows, item_inputs, user_rows, user_inputs = model._growth_keys()
+        for keys, size, std in (
+            (item_rows, new_items, None),
+            (user_rows, new_users, None),
+            (item_inputs, new_items, 0.0),
+            (user_inputs, new_users, 0.0),
+        ):
             for key in keys:
                 if key in state:
-                    state[key] = grow_rows(state[key], size)
-        for keys, size in ((item_cols, new_items), (user_cols, new_users)):
-            for key in keys:
-                if key in state:
-                    state[key] = grow_rows(state[key].T, size, init_std=0.0).T.contiguous()
+                    state[key] = grow_rows(state[key], size, init_std=std)
         model.n_items, model.n_users = new_items, new_users
         model.module = model._build(new_users, new_items).to(model.device)
         model._load_extra_state(state, old_items, old_users)
@@ -422,8 +508,8 @@ class TorchUserModel(UserRecommender):
         return model
 
     def _growth_keys(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-        """State keys to grow: (item rows, item columns, user rows, user columns)."""
-        return self.item_row_keys, self.item_col_keys, self.user_row_keys, ()
+        """State keys to grow: (item rows, item input rows, user rows, user input rows)."""
+        return self.item_row_keys, self.item_input_keys, self.user_row_keys, ()
 
     def _load_extra_state(self, state: dict[str, torch.Tensor], old_items: int, old_users: int) -> None:
         """Hook: pop / fix non-module tensors from ``state`` before ``load_state_dict``."""

@@ -42,7 +42,9 @@ P3_TABLE_K = 100  # length of the similarity lists the pipeline publishes
 
 
 def _sessions_as_users(sessions: Sessions) -> Interactions:
-    return Interactions(matrix=session_item_matrix(sessions, sessions.n_items).astype(np.float32), sequences=sessions)
+    return Interactions(
+        matrix=session_item_matrix(sessions, sessions.n_items).astype(np.float32), sequences=sessions
+    )
 
 
 def _similarity_table(model: Recommender, k: int) -> tuple[Any, Any]:
@@ -73,8 +75,10 @@ def run_evaluation(
     Returns ``{"protocol", "model", "metrics", "n_predictions", "train_seconds", "predict_seconds",
     "params", "seed", "dataset", "device"}``.
     """
-    if protocol not in PROTOCOLS:
+    canonical = {p.upper(): p for p in PROTOCOLS}
+    if protocol.upper() not in canonical:
         raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    protocol = canonical[protocol.upper()]
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     seed_everything(seed)
     np.random.seed(seed)
@@ -141,8 +145,10 @@ PRIMARY = {
 }
 
 
-def print_table(result: dict[str, Any] | list[dict[str, Any]], console: Any = None) -> None:
-    """Rich table, one row per result: the protocol's primary metrics first, then the others."""
+def print_table(
+    result: dict[str, Any] | list[dict[str, Any]], console: Any = None, all_metrics: bool = False
+) -> None:
+    """Rich table, one row per result: the protocol's primary metrics (+ COV@20), or every metric."""
     from rich.console import Console
     from rich.table import Table
 
@@ -150,7 +156,8 @@ def print_table(result: dict[str, Any] | list[dict[str, Any]], console: Any = No
     console = console or Console()
     names: list[str] = []
     for r in results:
-        for m in (*PRIMARY.get(r["protocol"], ()), *r["metrics"]):
+        extra = tuple(r["metrics"]) if all_metrics else ("COV@20",)
+        for m in (*PRIMARY.get(r["protocol"], ()), *extra):
             if m in r["metrics"] and m not in names:
                 names.append(m)
     protocols = sorted({r["protocol"] for r in results})
@@ -160,7 +167,11 @@ def print_table(result: dict[str, Any] | list[dict[str, Any]], console: Any = No
     for r in results:
         cells = [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "" for m in names]
         table.add_row(
-            r["model"], str(r["seed"]), *cells, f"{r['n_predictions']:,}",
-            f"{r['train_seconds']:.2f}", f"{r['predict_seconds']:.2f}",
+            r["model"],
+            str(r["seed"]),
+            *cells,
+            f"{r['n_predictions']:,}",
+            f"{r['train_seconds']:.2f}",
+            f"{r['predict_seconds']:.2f}",
         )
     console.print(table)

@@ -114,8 +114,8 @@ def build_features(
         if config.entity == "session":
             con.execute(sql("features/session_vocab"))
         con.execute(sql("features/clear"))
+        con.execute(sql("features/sessions"))  # numbers the sessions session_events refers to
         con.execute(sql("features/session_events"))
-        con.execute(sql("features/sessions"))
         con.execute(sql("features/interactions"), {**window, "entity": config.entity})
         con.execute(
             sql("features/record_build"),
@@ -163,28 +163,32 @@ def load_sessions(
     With ``known_before``, items absent from sessions ending in ``[known_from, known_before)`` are
     dropped first, then sessions shorter than ``min_length`` (the P1/P4 evaluation rules).
     """
-    table = con.sql(  # con.sql: execute().to_arrow_table() would copy the rows once more
+    window = {"start_date": start, "end_date": end}
+    # con.sql(...).to_arrow_table(): execute(...).to_arrow_table() would copy the rows once more
+    events = con.sql(
         sql("features/load_sessions"),
         params={
-            "start_date": start,
-            "end_date": end,
+            **window,
             "known_from": known_from or date.min,
             "known_before": known_before,
             "min_length": min_length,
         },
     ).to_arrow_table()
+    ids = con.sql(sql("features/load_session_ids"), params=window).to_arrow_table()
     n_items = vocab_sizes(con)["n_items"]
-    return _sessions_from_arrow(table, n_items)
+    return _sessions_from_arrow(events, ids, n_items)
 
 
-def _sessions_from_arrow(table: pa.Table, n_items: int) -> Sessions:
-    session_no = table.column("session_no").to_numpy()
-    items = table.column("item_idx").to_numpy().astype(np.int64, copy=False)
-    times = table.column("t").to_numpy().astype(np.float64, copy=False)
+def _sessions_from_arrow(events: pa.Table, ids: pa.Table, n_items: int) -> Sessions:
+    session_no = events.column("session_no").to_numpy()
+    items = events.column("item_idx").to_numpy().astype(np.int64, copy=False)
+    times = events.column("t").to_numpy().astype(np.float64, copy=False)
     # rows arrive grouped by session_no: a session starts wherever the number changes
     starts = np.flatnonzero(np.r_[True, session_no[1:] != session_no[:-1]])[: len(session_no)]
     offsets = np.r_[starts, len(items)].astype(np.int64)
-    session_ids = table.column("session_id").take(pa.array(starts)).to_numpy(zero_copy_only=False)
+    # ids is sorted by session_no and holds every session of the window: look the kept ones up
+    at = np.searchsorted(ids.column("session_no").to_numpy(), session_no[starts])
+    session_ids = ids.column("session_id").take(pa.array(at)).to_numpy(zero_copy_only=False)
     return Sessions(items=items, offsets=offsets, n_items=n_items, times=times, session_ids=session_ids)
 
 

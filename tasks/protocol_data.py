@@ -162,7 +162,11 @@ def load_p2(data_dir: Path | None = None) -> P2Data:
         offsets = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(u[mask], minlength=n_users), out=offsets[1:])
         return Sessions(
-            items=i[mask], offsets=offsets, n_items=n_items, times=df["ts"].to_numpy()[mask], session_ids=user_ids
+            items=i[mask],
+            offsets=offsets,
+            n_items=n_items,
+            times=df["ts"].to_numpy()[mask],
+            session_ids=user_ids,
         )
 
     return P2Data(

@@ -483,6 +483,12 @@ def generate_sessions(
     )
 
 
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; sort + diff is ~10x faster than numpy 2's hash-based np.unique here."""
+    x = np.sort(x)
+    return x[np.concatenate([[True], x[1:] != x[:-1]])] if len(x) else x
+
+
 def _walk_lengths(rng: np.random.Generator, n: int, mean_len: float) -> np.ndarray:
     """Per-user history lengths: geometric (a few heavy users), min 2, capped at 20x the mean."""
     lengths = np.maximum(rng.geometric(1.0 / max(mean_len, 1.0), size=n), 2)
@@ -502,7 +508,7 @@ def _calibrate_walk_length(w: _World, target: float, n_users: int, seed: int) ->
         rng = np.random.default_rng([seed, 3, it])
         lengths = _walk_lengths(rng, n_pilot, mean_len)
         items = _walks(w, lengths, users, rng)
-        distinct = len(np.unique(np.repeat(users, lengths) * n_items + items)) / n_pilot
+        distinct = len(_sorted_unique(np.repeat(users, lengths) * n_items + items)) / n_pilot
         mean_len = min(mean_len * target / max(distinct, 1.0), 20.0 * n_items)
     return max(2.0, mean_len)
 
@@ -545,7 +551,7 @@ def generate_interactions(
         if with_sequences:
             seq_items.append(items)
             seq_lens.append(lengths)
-        keys = np.unique(np.repeat(users - lo, lengths) * n_items + items)  # sorted by (user, item)
+        keys = _sorted_unique(np.repeat(users - lo, lengths) * n_items + items)  # sorted by (user, item)
         counts = np.bincount(keys // n_items, minlength=hi - lo)
         indptr.append(indptr[-1][-1] + np.cumsum(counts))
         indices.append((keys % n_items).astype(np.int32))

@@ -42,7 +42,10 @@ def session_item_matrix(sessions: Sessions, n_items: int, binary: bool = True) -
     """Sessions x items CSR (click counts, or 1 for 'the session contains the item')."""
     known = sessions.items < n_items
     m = sp.csr_matrix(
-        (np.ones(int(known.sum()), dtype=np.float64), (event_session(sessions)[known], sessions.items[known])),
+        (
+            np.ones(int(known.sum()), dtype=np.float64),
+            (event_session(sessions)[known], sessions.items[known]),
+        ),
         shape=(sessions.n_sessions, n_items),
     )
     m.sum_duplicates()

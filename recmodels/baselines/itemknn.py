@@ -53,7 +53,9 @@ class ItemKNN(SessionRecommender):
         idx, val = topk_rows(sims.tocsr(), cfg.n_sims)
         keep = idx >= 0
         rows = np.repeat(np.arange(self.n_items), keep.sum(axis=1))
-        self.sims = sp.csr_matrix((val[keep], (rows, idx[keep])), shape=(self.n_items, self.n_items), dtype=np.float32)
+        self.sims = sp.csr_matrix(
+            (val[keep], (rows, idx[keep])), shape=(self.n_items, self.n_items), dtype=np.float32
+        )
         return FitReport(train_seconds=time.perf_counter() - t0, train_events=len(train.items))
 
     def score_next(self, sessions: Sessions) -> torch.Tensor:
@@ -64,9 +66,18 @@ class ItemKNN(SessionRecommender):
             out[torch.from_numpy(~known).to(self.device)] = 0.0
         return out
 
+    def score_last(self, sessions: Sessions) -> torch.Tensor:
+        """Scores after each session's last click only, ``[n_sessions, n_items]``."""
+        last = Sessions(
+            items=sessions.items[sessions.offsets[1:] - 1],
+            offsets=np.arange(sessions.n_sessions + 1),
+            n_items=sessions.n_items,
+        )
+        return self.score_next(last)
+
     def similar_items(self, k: int = 100) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` neighbours per item (``k`` is capped by ``n_sims``; padding -1 / -inf)."""
-        return topk_rows(self.sims, k)
+        return topk_rows(self.sims, min(k, self.config.n_sims))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return sparse_state("sims", self.sims)

@@ -39,6 +39,9 @@ class MostPopular(SessionRecommender, UserRecommender):
     def score_next(self, sessions: Sessions) -> torch.Tensor:
         return self.counts.expand(len(sessions.items), -1)
 
+    def score_last(self, sessions: Sessions) -> torch.Tensor:
+        return self.counts.expand(sessions.n_sessions, -1)
+
     def score_users(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
         return self.counts.expand(len(users), -1)
 

@@ -50,6 +50,17 @@ class SessionPopular(SessionRecommender):
         counts -= before[sess]
         return counts + self.prior
 
+    def score_last(self, sessions: Sessions) -> torch.Tensor:
+        """Scores after each session's last click only, ``[n_sessions, n_items]``."""
+        items = torch.as_tensor(sessions.items, device=self.device)
+        sess = torch.as_tensor(event_session(sessions), device=self.device)
+        known = items < self.n_items
+        counts = torch.zeros((sessions.n_sessions, self.n_items), dtype=torch.float32, device=self.device)
+        counts.index_put_(
+            (sess[known], items[known]), torch.ones(int(known.sum()), device=self.device), accumulate=True
+        )
+        return counts + self.prior
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"prior": self.prior}
 

@@ -43,6 +43,7 @@ import torch
 from recmodels.base import FitReport, SessionRecommender
 from recmodels.baselines import (
     event_position,
+    event_session,
     prefix_pairs,
     session_item_matrix,
     sparse_from_state,
@@ -104,7 +105,9 @@ class VSKNN(SessionRecommender):
         self.n_items = train.n_items
         m = session_item_matrix(train, self.n_items, binary=True)
         if train.times is not None:
-            last_time = np.maximum.reduceat(train.times, train.offsets[:-1]) if len(train.items) else np.zeros(0)
+            last_time = (
+                np.maximum.reduceat(train.times, train.offsets[:-1]) if len(train.items) else np.zeros(0)
+            )
             last_time = np.where(train.lengths > 0, last_time, -np.inf)
         else:  # no clock: file order stands for time
             last_time = np.arange(train.n_sessions, dtype=np.float64)
@@ -130,26 +133,46 @@ class VSKNN(SessionRecommender):
         return out
 
     def score_next(self, sessions: Sessions) -> torch.Tensor:
-        out = torch.empty((len(sessions.items), self.n_items), dtype=torch.float32, device=self.device)
+        return self._score(sessions, last_only=False)
+
+    def score_last(self, sessions: Sessions) -> torch.Tensor:
+        """Scores after each session's last click only, ``[n_sessions, n_items]`` (P2 user sequences)."""
+        return self._score(sessions, last_only=True)
+
+    def _score(self, sessions: Sessions, last_only: bool) -> torch.Tensor:
+        n_out = sessions.n_sessions if last_only else len(sessions.items)
+        out = torch.empty((n_out, self.n_items), dtype=torch.float32, device=self.device)
         bound = self.config.batch_events
         s = 0
         while s < sessions.n_sessions:
             e = int(np.searchsorted(sessions.offsets, sessions.offsets[s] + bound, side="right")) - 1
             e = min(max(e, s + 1), sessions.n_sessions)
             a, b = int(sessions.offsets[s]), int(sessions.offsets[e])
-            sub = Sessions(items=sessions.items[a:b], offsets=sessions.offsets[s : e + 1] - a, n_items=sessions.n_items)
-            out[a:b] = torch.from_numpy(self._score_block(sub)).to(self.device)
+            sub = Sessions(
+                items=sessions.items[a:b], offsets=sessions.offsets[s : e + 1] - a, n_items=sessions.n_items
+            )
+            block = torch.from_numpy(self._score_block(sub, last_only)).to(self.device)
+            if last_only:
+                out[s:e] = block
+            else:
+                out[a:b] = block
             s = e
         return out
 
-    def _score_block(self, sessions: Sessions) -> np.ndarray:
+    def _score_block(self, sessions: Sessions, last_only: bool = False) -> np.ndarray:
         cfg = self.config
         n_items = self.n_items
-        n_rows = len(sessions.items)
-        rows, ev = prefix_pairs(sessions)
+        pos = event_position(sessions)
+        if last_only:  # one row per session: its whole click list is the prefix
+            n_rows = sessions.n_sessions
+            rows, ev = event_session(sessions), np.arange(len(sessions.items), dtype=np.int64)
+            length = sessions.lengths.astype(np.int64)
+        else:  # one row per event: the prefix up to and including it
+            n_rows = len(sessions.items)
+            rows, ev = prefix_pairs(sessions)
+            length = pos + 1  # prefix length per row, repeats included
         item = sessions.items[ev]
-        p = event_position(sessions)[ev] + 1  # 1-based position of the click in the prefix
-        length = event_position(sessions) + 1  # prefix length per row, repeats included
+        p = pos[ev] + 1  # 1-based position of the click in the prefix
 
         # keep the last occurrence of each (row, item): pairs are ordered by row then position
         key = rows * (n_items + 1) + np.minimum(item, n_items)
@@ -178,12 +201,16 @@ class VSKNN(SessionRecommender):
         n_per = np.diff(si.indptr)[c_sess]
         pair = np.repeat(np.arange(len(c_row), dtype=np.int64), n_per)
         seg_start = np.cumsum(n_per) - n_per
-        flat = np.repeat(si.indptr[c_sess], n_per) + (np.arange(len(pair), dtype=np.int64) - np.repeat(seg_start, n_per))
+        flat = np.repeat(si.indptr[c_sess], n_per) + (
+            np.arange(len(pair), dtype=np.int64) - np.repeat(seg_start, n_per)
+        )
         look = c_row[pair] * (n_items + 1) + si.indices[flat]
         at = np.searchsorted(u_key, look)
         at = np.minimum(at, max(len(u_key) - 1, 0))
         hit = (u_key[at] == look) if len(u_key) else np.zeros(len(look), dtype=bool)
-        sim = np.bincount(pair[hit], weights=w[at[hit]], minlength=len(c_row)) / np.maximum(n_distinct[c_row], 1)
+        sim = np.bincount(pair[hit], weights=w[at[hit]], minlength=len(c_row)) / np.maximum(
+            n_distinct[c_row], 1
+        )
         newest = np.zeros(len(c_row), dtype=np.int64)
         np.maximum.at(newest, pair[hit], u_pos[at[hit]])
 

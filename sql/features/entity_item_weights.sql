@@ -9,7 +9,7 @@
 CREATE OR REPLACE MACRO features.entity_item_weights(from_date, to_date, entity, ref_ts, half_life_days) AS TABLE
 WITH sessions_keyed AS (
     SELECT
-        session_id,
+        session_no,
         CASE WHEN entity = 'session' THEN session_idx ELSE user_idx END AS entity_idx
     FROM features.sessions
 ),
@@ -17,7 +17,7 @@ WITH sessions_keyed AS (
 events_in_window AS (
     SELECT s.entity_idx, e.item_idx, e.ts
     FROM features.session_events AS e
-    JOIN sessions_keyed AS s USING (session_id)
+    JOIN sessions_keyed AS s USING (session_no)
     WHERE s.entity_idx IS NOT NULL
       AND e.ts >= CAST(from_date AS TIMESTAMP)
       AND e.ts < CAST(to_date AS TIMESTAMP) + INTERVAL 1 DAY

@@ -38,15 +38,22 @@ CREATE TABLE IF NOT EXISTS features.session_vocab (
 );
 
 -- One row per surviving event: repeats collapsed, rare items and short sessions removed.
+-- session_no is a build-local integer key (sessions numbered in (start_ts, session_id) order): the
+-- loaders join and sort on it instead of the VARCHAR id (3-4x faster at 10M events). It is NOT
+-- stable across builds; session_vocab.session_idx is the stable one.
 CREATE TABLE IF NOT EXISTS features.session_events (
+    session_no  BIGINT NOT NULL,        -- = features.sessions.session_no of this build
     session_id  VARCHAR NOT NULL,       -- source id, or user_id || ':' || session start (derived)
     position    INTEGER NOT NULL,       -- 0-based rank in the session by (ts, source_file, source_row)
     item_idx    BIGINT NOT NULL,        -- always an item_vocab index
     ts          TIMESTAMP NOT NULL
 );
 
+-- No PRIMARY KEY on the per-build tables: ids are unique by construction (GROUP BY session_id),
+-- and a key index makes the build's delete-then-reinsert of the same keys very slow to commit.
 CREATE TABLE IF NOT EXISTS features.sessions (
-    session_id  VARCHAR PRIMARY KEY,
+    session_no  BIGINT NOT NULL,        -- build-local, 1.. in (start_ts, session_id) order
+    session_id  VARCHAR NOT NULL,
     user_id     VARCHAR,                -- first non-NULL user_id of the session's events
     start_ts    TIMESTAMP NOT NULL,
     end_ts      TIMESTAMP NOT NULL,     -- session splits assign a session to CAST(end_ts AS DATE)

@@ -1,5 +1,6 @@
--- Build step 5a: surviving events with their stable item index and 0-based position.
-INSERT INTO features.session_events (session_id, position, item_idx, ts)
+-- Build step 5b: surviving events with their session's number, stable item index and 0-based
+-- position; stored in (session_no, position) order so scans of a date range touch few row groups.
+INSERT INTO features.session_events (session_no, session_id, position, item_idx, ts)
 WITH source AS (
     SELECT session_id, item_id, ts, source_file, source_row
     FROM fe_events
@@ -7,14 +8,17 @@ WITH source AS (
 
 indexed AS (
     SELECT
-        s.session_id,
+        s.session_no,
+        e.session_id,
         CAST(row_number() OVER (
-            PARTITION BY s.session_id ORDER BY s.ts, s.source_file, s.source_row
+            PARTITION BY e.session_id ORDER BY e.ts, e.source_file, e.source_row
         ) - 1 AS INTEGER) AS position,
         v.item_idx,
-        s.ts
-    FROM source AS s
+        e.ts
+    FROM source AS e
     JOIN features.item_vocab AS v USING (item_id)
+    JOIN features.sessions AS s USING (session_id)
 )
 
 SELECT * FROM indexed
+ORDER BY session_no, position
