@@ -390,6 +390,7 @@ class AutoRec(TorchUserModel):
 
     def _loss(self, batch: tuple[torch.Tensor]) -> torch.Tensor:
         c = self.config
+        self._codes_pre = None  # weights change: item codes are recomputed at the next scoring
         rs = self._samples.sparse_rows(batch[0])
         pred = self.module(rs)
         r = rs.dense()
@@ -424,7 +425,8 @@ class AutoRec(TorchUserModel):
     def _score(self, users: torch.Tensor, history: SparseRows | None) -> torch.Tensor:
         if not self.item_based:
             return fp32_linear(torch.sigmoid(self.module.enc_in(history)), self.module.dec_out)
-        assert self._codes_pre is not None
+        if self._codes_pre is None:
+            self._refresh_codes()
         w = self.module.dec_out.weight.float()[users]  # [B, hidden]: user u's output unit
         b = self.module.dec_out.bias.float()[users]
         codes = torch.sigmoid(self._codes_pre)
@@ -444,7 +446,8 @@ class AutoRec(TorchUserModel):
 
     def item_vectors(self) -> torch.Tensor:
         if self.item_based:
-            assert self._codes_pre is not None
+            if self._codes_pre is None:
+                self._refresh_codes()
             return torch.sigmoid(self._codes_pre)
         return self.module.dec_out.weight.detach()
 

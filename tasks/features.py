@@ -6,7 +6,7 @@ no Python loops over rows).
 
 Build (``build_features``), for a window of ``raw.clicks.event_date``:
   events.sql (sessionise, collapse repeats) -> filter_step.sql until it deletes nothing ->
-  item/user/session vocab merges -> clear.sql -> session_events / sessions / interactions ->
+  item/user/session vocab merges -> clear.sql -> sessions / session_events / interactions ->
   builds row. One transaction: readers see the previous build or this one, never half of it.
 
 Splits (nightly shape, run date D): train = sessions ending before D-1, valid = ending on D-1,
@@ -140,10 +140,6 @@ def vocab_sizes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """``{"n_items", "n_users", "n_sessions"}``: current sizes of the stable vocabularies."""
     res = con.execute(sql("features/vocab_sizes")).fetchnumpy()
     return {k: int(v[0]) for k, v in res.items()}
-
-
-def _n_rows(con: duckdb.DuckDBPyConnection, entity: Entity) -> int:
-    return vocab_sizes(con)["n_users" if entity == "user" else "n_sessions"]
 
 
 # ---------------------------------------------------------------------------------------- loaders
@@ -299,9 +295,7 @@ def temporal_split(con: duckdb.DuckDBPyConnection, run_date: date, train_days: i
         raise ValueError("no features build found: run build_features first")
     start, end, entity = rows[0][:3]
     if start > spec_start or end < run_date:
-        raise ValueError(
-            f"latest features build covers {start}..{end}, split needs {spec_start}..{run_date}"
-        )
+        raise ValueError(f"latest features build covers {start}..{end}, split needs {spec_start}..{run_date}")
     return SplitSpec(
         train_start=spec_start, valid_day=run_date - timedelta(days=1), test_day=run_date, entity=entity
     )

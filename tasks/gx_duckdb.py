@@ -31,6 +31,7 @@ on every call, so a GX upgrade that renames these internals fails loudly here, n
 from __future__ import annotations
 
 import weakref
+from pathlib import Path
 from typing import Any
 
 DIALECT = "duckdb"
@@ -92,23 +93,33 @@ def _track_engine(connection: Any) -> None:
         _SA_ENGINES.add(engine)
 
 
-def release_duckdb_engines() -> int:
-    """Close GX's persisted DuckDB connections and dispose every DuckDB engine GX opened.
+def _same_file(engine: Any, db_path: Path | None) -> bool:
+    if db_path is None:
+        return True
+    database = getattr(getattr(engine, "url", None), "database", None)
+    return database is not None and Path(database).resolve() == db_path.resolve()
 
-    Returns how many SQLAlchemy engines were disposed. Safe to call repeatedly; an engine used
-    again afterwards simply reconnects (SQLAlchemy recreates the pool).
+
+def release_duckdb_engines(db_path: Path | None = None) -> int:
+    """Close GX's persisted DuckDB connections and dispose the DuckDB engines GX opened.
+
+    Only engines on ``db_path`` when given, so a validation running in another thread on another
+    file keeps its connection. Returns how many SQLAlchemy engines were disposed. Safe to call
+    repeatedly; an engine used again afterwards simply reconnects (SQLAlchemy recreates the pool).
     """
-    engines = set(_SA_ENGINES)
+    engines = {e for e in _SA_ENGINES if _same_file(e, db_path)}
     for execution_engine in list(_EXECUTION_ENGINES):
+        engine = getattr(execution_engine, "engine", None)
+        if not _same_file(engine, db_path):
+            continue
         connection = getattr(execution_engine, "_connection", None)
         if connection is not None:
             connection.close()
             execution_engine._connection = None
-        engine = getattr(execution_engine, "engine", None)
         if hasattr(engine, "dispose"):  # GX may hold a Connection here instead of an Engine
             engines.add(engine)
         _EXECUTION_ENGINES.discard(execution_engine)
     for engine in engines:
         engine.dispose()
-    _SA_ENGINES.clear()
+        _SA_ENGINES.discard(engine)
     return len(engines)

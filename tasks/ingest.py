@@ -263,9 +263,10 @@ def _stage_into(
     finally:
         con.close()
     # Row- and table-level expectations (Great Expectations) on the scratch database.
-    report.validation = (validate or _default_validate)(scratch, run_id, path.name, profile, home)
+    report.validation = (validate or _default_validate)(scratch, run_id, path.name, profile, home, day)
     con = duckdb.connect(str(scratch), config={"TimeZone": "UTC", "autoinstall_known_extensions": False})
     try:
+        con.execute(sql("ingest/quarantine_bad_lines_move"))
         counts = con.execute(sql("ingest/file_counts"), {"day": day}).fetchone()
         dup, rejected, other, accepted, _batch_rows, min_ts, max_ts = counts
         report.rows_duplicate, report.rows_other_days, report.rows_accepted = dup, other, accepted
@@ -286,10 +287,12 @@ def _stage_into(
         con.close()
 
 
-def _default_validate(scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home) -> list[dict]:
+def _default_validate(
+    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: date | None
+) -> list[dict]:
     from tasks.ingest_checks import validate_scratch
 
-    return validate_scratch(scratch, run_id, batch, profile, home)
+    return validate_scratch(scratch, run_id, batch, profile, home, day)
 
 
 def commit_run(home: Home, run_id: str, profile: SourceProfile, day: date | None, files: Sequence[FileReport]) -> list[str]:

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 from tasks.config import Home
-from tasks.ingest import IngestError
+from tasks.ingest import WAREHOUSE_WRITE_LOCK, IngestError
 from tasks.profiles import SourceProfile
 
+# GX's file-backed context (suites, checkpoints, Data Docs under home/gx) is not thread-safe:
+# concurrent runs in one process corrupt its JSON stores. Staging stays parallel; GX runs one at a time.
+_GX_LOCK = threading.Lock()
 
-def validate_scratch(scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home) -> list[dict]:
-    """Validate ``staging.batch`` in a scratch database; a table-level failure fails the file."""
+
+def validate_scratch(
+    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: date | None = None
+) -> list[dict]:
+    """Validate ``staging.batch`` in a scratch database; a table-level failure fails the file.
+
+    The day-volume expectation (rows of a day against the trailing mean) is meaningful only when one
+    file holds the whole day, i.e. a ``--date`` run (nightly, backfill day). For a historical file that
+    spans many days, whose first and last days are partial by nature, it is recorded with open bounds.
+    """
     from tasks.validate import ValidationRules, validate_batch
 
     required = ["item_id", "ts"] + (["session_id"] if profile.has_session else ["user_id"])
     rules = ValidationRules(required=tuple(required))
-    outcome = validate_batch(scratch, run_id=run_id, batch=batch, rules=rules, gx_dir=home.gx,
-                             history_db=home.db if home.db.exists() else None)
+    if day is None:
+        rules = replace(rules, min_day_ratio=0.0, max_day_ratio=float("inf"))
+    # The history comes from the working database, attached read-only: not while this process writes it.
+    with WAREHOUSE_WRITE_LOCK, _GX_LOCK:
+        outcome = validate_batch(scratch, run_id=run_id, batch=batch, rules=rules, gx_dir=home.gx,
+                                 history_db=home.db if home.db.exists() else None)
     if not outcome.ok:
         raise IngestError(f"{batch}: validation failed: {'; '.join(outcome.failures)}")
     return outcome.results

@@ -194,6 +194,7 @@ def _prepare(
     )
     timings["router"] = time.perf_counter() - mark
     mark = time.perf_counter()
+    con.execute(sql("validate/batch_days"))
     con.execute(sql("validate/history_init"))
     window = {"trailing_days": rules.trailing_days}
     if history_db is not None:
@@ -281,7 +282,7 @@ def _run_gx(
         return by_suite, docs
     finally:
         # The caller reconnects right after us; GX's connections must be gone, error or not.
-        release_duckdb_engines()
+        release_duckdb_engines(db_path)
 
 
 def _raise_on_gx_errors(run_name: str, by_suite: dict[str, list[Any]], suites: dict[str, list[_Check]]) -> None:
@@ -328,7 +329,7 @@ def validate_batch(
         _prepare(con, rules, history_db, timings)
     except duckdb.Error as exc:
         raise BatchContractError(
-            f"{batch}: cannot route staging.batch in {db_path} (does it follow the ingest contract?): {exc}"
+            f"{batch}: cannot prepare validation of staging.batch in {db_path} (ingest contract, or history db locked?): {exc}"
         ) from exc
     finally:
         con.close()
@@ -415,6 +416,8 @@ def _record(
     drift: list[str] = []
     unexpected = res.get("unexpected_count")
     element_count = res.get("element_count")
+    if unexpected is None and element_count == 0:
+        unexpected = 0  # GX sums over zero rows give NULL; nothing checked means nothing unexpected
     observed: Any = res.get("observed_value")
     details: dict[str, Any] = {
         "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
@@ -451,7 +454,10 @@ def _record(
             failures.append(f"{label}: failed (observed {res})")
     else:  # duplicate_rate
         element_count = rows_read
-        if not result.success:
+        if not result.success and rows_read == 0:
+            # GX's mean over zero rows is undefined and fails; say why instead of "None above max".
+            failures.append(f"{label}: batch has no rows, duplicate rate undefined (observed {observed})")
+        elif not result.success:
             failures.append(
                 f"{label}: observed duplicate rate {observed} of {rows_read} rows above max {rules.max_duplicate_rate}"
             )

@@ -73,7 +73,9 @@ def test_gap_splits_user_sessions_at_more_than_gap(con):
             ("src3", None, "e", T0),  # no user: cannot be assigned when deriving
         ],
     )
-    build_features(con, D1, D1, FeatureConfig(min_item_support=1, min_session_length=1, derive_sessions_from_user=True))
+    build_features(
+        con, D1, D1, FeatureConfig(min_item_support=1, min_session_length=1, derive_sessions_from_user=True)
+    )
     assert _session_items(con) == {
         "u1:2024-03-01T10:00:00.000000": ["a", "b"],
         "u1:2024-03-01T11:00:00.000000": ["c", "d"],
@@ -83,7 +85,12 @@ def test_gap_splits_user_sessions_at_more_than_gap(con):
 
     # a gap of 29.5 min cuts before c (31) and d (30) but keeps a-b (29)
     build_features(
-        con, D1, D1, FeatureConfig(min_item_support=1, min_session_length=1, derive_sessions_from_user=True, gap_minutes=29.5)
+        con,
+        D1,
+        D1,
+        FeatureConfig(
+            min_item_support=1, min_session_length=1, derive_sessions_from_user=True, gap_minutes=29.5
+        ),
     )
     assert sorted(map(len, _session_items(con).values())) == [1, 1, 2]
 
@@ -100,7 +107,9 @@ def test_collapses_consecutive_repeats_only(con):
     assert positions == [([0, 1, 2],)]
     assert con.sql("SELECT length FROM features.sessions").fetchall() == [(3,)]
 
-    build_features(con, D1, D1, FeatureConfig(min_item_support=1, min_session_length=1, collapse_repeats=False))
+    build_features(
+        con, D1, D1, FeatureConfig(min_item_support=1, min_session_length=1, collapse_repeats=False)
+    )
     assert _session_items(con) == {"s": list("aabbba")}
 
 
@@ -123,8 +132,15 @@ def test_filters_iterate_to_fixed_point(con):
 
 
 def test_default_filters_drop_items_below_five(con):
-    rows = [(f"s{k}", None, item, T0 + timedelta(minutes=k, seconds=i)) for k in range(5) for i, item in enumerate("ab")]
-    rows += [("s9", None, "a", T0 + timedelta(hours=1)), ("s9", None, "c", T0 + timedelta(hours=1, seconds=1))]
+    rows = [
+        (f"s{k}", None, item, T0 + timedelta(minutes=k, seconds=i))
+        for k in range(5)
+        for i, item in enumerate("ab")
+    ]
+    rows += [
+        ("s9", None, "a", T0 + timedelta(hours=1)),
+        ("s9", None, "c", T0 + timedelta(hours=1, seconds=1)),
+    ]
     _insert(con, rows)
     build_features(con, D1, D1)  # c has 1 event -> dropped, s9 = [a] -> too short -> dropped
     assert set(_session_items(con)) == {f"s{k}" for k in range(5)}
@@ -145,13 +161,17 @@ def test_item_indices_are_stable_across_nights(con):
     night2 = _vocab(con)
     assert {k: night2[k] for k in night1} == night1
     assert night2 == {"m": 0, "k": 1, "b": 2, "z": 3}
-    k_row = con.sql("SELECT first_seen, last_seen, n_events FROM features.item_vocab WHERE item_id = 'k'").fetchall()
+    k_row = con.sql(
+        "SELECT first_seen, last_seen, n_events FROM features.item_vocab WHERE item_id = 'k'"
+    ).fetchall()
     assert k_row == [(T0 + timedelta(minutes=1), t2 + timedelta(minutes=5), 2)]
 
     # a rebuild of the same night changes nothing; a window that no longer holds day 1 keeps m's index
     build_features(con, D1, d2, KEEP_ALL)
     assert _vocab(con) == night2
-    _insert(con, [("s3", "u1", "new", datetime(2024, 3, 3, 8, 0)), ("s3", "u1", "b", datetime(2024, 3, 3, 8, 1))])
+    _insert(
+        con, [("s3", "u1", "new", datetime(2024, 3, 3, 8, 0)), ("s3", "u1", "b", datetime(2024, 3, 3, 8, 1))]
+    )
     build_features(con, d2, d3, KEEP_ALL)
     assert _vocab(con) == {**night2, "new": 4}
     m_row = con.sql("SELECT first_seen, n_events FROM features.item_vocab WHERE item_id = 'm'").fetchall()
@@ -253,9 +273,7 @@ def test_interaction_matrix_matches_hand_count(con):
     assert decay[users["u1"], v["a"]] == pytest.approx(np.sum(0.5**ages), rel=1e-6)
     assert decay[users["u2"], v["b"]] == pytest.approx(0.25, rel=1e-6)
 
-    stored = con.sql(
-        "SELECT user_idx, item_idx, n_events FROM features.interactions ORDER BY ALL"
-    ).fetchall()
+    stored = con.sql("SELECT user_idx, item_idx, n_events FROM features.interactions ORDER BY ALL").fetchall()
     nz = np.argwhere(expected_count)
     assert stored == [(int(r), int(c), int(expected_count[r, c])) for r, c in nz]
 
@@ -277,13 +295,21 @@ def test_temporal_split_sessions_and_user_targets(con):
     _insert(
         con,
         [
-            ("tr1", "u1", "a", day(1, 10)), ("tr1", "u1", "b", day(1, 10, 1)),
-            ("tr2", "u2", "b", day(2, 10)), ("tr2", "u2", "c", day(2, 10, 1)),
-            ("va1", "u1", "c", day(3, 10)), ("va1", "u1", "d", day(3, 10, 1)), ("va1", "u1", "a", day(3, 10, 2)),
+            ("tr1", "u1", "a", day(1, 10)),
+            ("tr1", "u1", "b", day(1, 10, 1)),
+            ("tr2", "u2", "b", day(2, 10)),
+            ("tr2", "u2", "c", day(2, 10, 1)),
+            ("va1", "u1", "c", day(3, 10)),
+            ("va1", "u1", "d", day(3, 10, 1)),
+            ("va1", "u1", "a", day(3, 10, 2)),
             # crosses midnight into D: a test session, its D-1 event is u2's history
-            ("te1", "u2", "d", day(3, 23, 59)), ("te1", "u2", "a", day(4, 0, 1)), ("te1", "u2", "b", day(4, 0, 2)),
-            ("te2", "u1", "e", day(4, 9)), ("te2", "u1", "c", day(4, 9, 1)),  # e never seen before D
-            ("te3", "u3", "a", day(4, 9)), ("te3", "u3", "b", day(4, 9, 1)),  # u3 has no history
+            ("te1", "u2", "d", day(3, 23, 59)),
+            ("te1", "u2", "a", day(4, 0, 1)),
+            ("te1", "u2", "b", day(4, 0, 2)),
+            ("te2", "u1", "e", day(4, 9)),
+            ("te2", "u1", "c", day(4, 9, 1)),  # e never seen before D
+            ("te3", "u3", "a", day(4, 9)),
+            ("te3", "u3", "b", day(4, 9, 1)),  # u3 has no history
         ],
     )
     build_features(con, date(2024, 3, 1), run, KEEP_ALL)
@@ -291,7 +317,10 @@ def test_temporal_split_sessions_and_user_targets(con):
         temporal_split(con, run, train_days=5)
     spec = temporal_split(con, run, train_days=3)
     assert (spec.train_start, spec.train_end, spec.valid_day, spec.test_day) == (
-        date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3), run,
+        date(2024, 3, 1),
+        date(2024, 3, 2),
+        date(2024, 3, 3),
+        run,
     )
     v = _vocab(con)
     s = load_session_split(con, spec)

@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from prefect.cache_policies import NO_CACHE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -222,6 +223,17 @@ def test_duplicate_rate_above_max_fails(tmp_path: Path) -> None:
     ]
 
 
+def test_empty_batch_fails_on_undefined_duplicate_rate_only(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "clickrec.duckdb", [])
+
+    out = validate_batch(db, "r9", "empty.csv", RULES, gx_dir=None)
+
+    assert (out.rows_read, out.rows_rejected) == (0, 0)
+    assert out.failures == [
+        "expect_column_mean_to_be_between(is_duplicate): batch has no rows, duplicate rate undefined (observed None)"
+    ]
+
+
 def test_expectation_that_raises_is_a_clear_error_and_releases_the_file(tmp_path: Path) -> None:
     import great_expectations.expectations as gxe
 
@@ -243,11 +255,22 @@ def test_batch_missing_a_contract_column_is_a_clear_error(tmp_path: Path) -> Non
     assert query(db, "SELECT count(*) FROM ops.validation_results") == [(0,)]
 
 
+def test_duckdb_fix_is_idempotent_and_active() -> None:
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+
+    from tasks.gx_duckdb import ensure_duckdb_support
+
+    ensure_duckdb_support()
+    ensure_duckdb_support()
+    assert [d for d in see._PERSISTED_CONNECTION_DIALECTS if d == "duckdb"] == ["duckdb"]
+    assert see._dialect_requires_persisted_connection(connection_string="duckdb:////tmp/x.duckdb")
+
+
 def test_rules_reject_unknown_required_column_and_task_is_uncached() -> None:
     with pytest.raises(ValueError, match="not checkable"):
         ValidationRules(required=("session_id", "price"))
     assert validate_batch_task.retries == 0
-    assert type(validate_batch_task.cache_policy).__name__ == "_None"
+    assert validate_batch_task.cache_policy is NO_CACHE
 
 
 def _bench(rows: int, db: Path, repeat: int) -> None:

@@ -1,6 +1,7 @@
 -- Lines that could not even be split into fields (wrong column count, invalid UTF-8, over-long,
--- invalid JSON): quarantined whole, with DuckDB's error and the line number.
-INSERT INTO quarantine.clicks BY NAME
+-- invalid JSON): kept whole with DuckDB's error and the line number, and moved to quarantine
+-- after validation (quarantine_bad_lines_move.sql), which rewrites the run's quarantine rows.
+CREATE OR REPLACE TABLE staging.bad_lines AS
 WITH csv_errors AS (
     SELECT line AS source_row,
            string_agg(DISTINCT error_type || ': ' || error_message, '; ') AS reason,

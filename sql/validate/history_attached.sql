@@ -2,6 +2,6 @@
 INSERT INTO staging.validate_history
 SELECT event_date, count(*)
 FROM history.raw.clicks
-WHERE event_date >= (SELECT min(event_date) FROM staging.validate_rows) - CAST($trailing_days AS INTEGER)
-  AND event_date < (SELECT max(event_date) FROM staging.validate_rows)
+WHERE event_date >= (SELECT min(event_date) FROM staging.validate_days) - CAST($trailing_days AS INTEGER)
+  AND event_date < (SELECT max(event_date) FROM staging.validate_days)
 GROUP BY event_date;

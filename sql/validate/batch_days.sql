@@ -1,0 +1,7 @@
+-- Accepted rows (not duplicate, not rejected) per event_date: the days this batch would add.
+CREATE OR REPLACE TABLE staging.validate_days AS
+SELECT v.event_date, count(*) AS row_count
+FROM staging.validate_rows v
+ANTI JOIN staging.rejects r USING (source_file, source_row)
+WHERE v.event_date IS NOT NULL
+GROUP BY v.event_date;
