@@ -87,6 +87,13 @@ class SessionRecommender(Recommender):
         embedding), never an index error.
         """
 
+    def score_last(self, sessions: Sessions) -> torch.Tensor:
+        """Scores after each session's last event ``[n_sessions, n_items]`` (its state at the end).
+
+        Default: the last rows of ``score_next``; models with a cheaper path override it.
+        """
+        return self.score_next(sessions)[torch.as_tensor(sessions.offsets[1:] - 1)]
+
 
 class UserRecommender(Recommender):
     """Top-N models over users (NCF, autoencoders, EASE, pop)."""

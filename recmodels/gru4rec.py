@@ -186,41 +186,43 @@ def _glorot_(t: torch.Tensor, gen: torch.Generator, blocks: int = 1) -> torch.Te
 class _RowOptimizer:
     """Adagrad(+momentum) or lazy Adam on the rows of a table that one step touched.
 
-    ``step`` receives already coalesced rows (each row once; padding entries all point at the
-    table's last, scratch row, which no score ever reads), as the official ``IndexedAdagradM``
-    coalesces the sparse gradient before squaring it.
+    The table lives in a fused row state ``[rows, 3, width]`` = (weights, Adagrad sum of squares or
+    Adam second moment, momentum or Adam first moment): one gather at the start of a step fetches
+    everything a row needs (the forward pass reads slot 0 of the gathered block) and one
+    ``index_copy_`` writes it back, instead of three gathers and three scatters over three tables.
+    ``step`` receives coalesced rows (each row once; padding entries all point at the last, scratch
+    row, which no score reads), as the official ``IndexedAdagradM`` coalesces the sparse gradient
+    before squaring it.
     """
 
-    def __init__(self, table: torch.Tensor, cfg: GRU4RecConfig) -> None:
-        self.table = table
+    def __init__(self, state: torch.Tensor, cfg: GRU4RecConfig) -> None:
+        self.state = state
         self.cfg = cfg
         self.eps = 1e-6 if cfg.optimizer == "adagrad" else 1e-8
-        self.acc = torch.zeros_like(table)  # Adagrad sum of squares / Adam second moment
-        self.mom = torch.zeros_like(table) if (cfg.momentum > 0 or cfg.optimizer == "adam") else None
+        state[:, 1:].zero_()
         self.t = 0
 
     @torch.no_grad()
-    def step(self, uniq: torch.Tensor, g: torch.Tensor) -> None:
+    def step(self, uniq: torch.Tensor, st: torch.Tensor, g: torch.Tensor) -> None:
+        """Update the gathered block ``st`` = ``state[uniq]`` in place with gradient ``g`` and write it back."""
         cfg = self.cfg
+        w, acc, mom = st[:, 0], st[:, 1], st[:, 2]
         if cfg.optimizer == "adagrad":
-            acc = self.acc.index_select(0, uniq).addcmul_(g, g)
-            self.acc.index_copy_(0, uniq, acc)
-            denom = acc.add_(self.eps).sqrt_()
-            if self.mom is not None:
-                m = self.mom.index_select(0, uniq).mul_(cfg.momentum).addcdiv_(g, denom, value=-cfg.learning_rate)
-                self.mom.index_copy_(0, uniq, m)
-                self.table.index_add_(0, uniq, m)
+            acc.addcmul_(g, g)
+            denom = acc.add(self.eps).sqrt_()
+            if cfg.momentum > 0:
+                mom.mul_(cfg.momentum).addcdiv_(g, denom, value=-cfg.learning_rate)
+                w.add_(mom)
             else:
-                self.table.index_add_(0, uniq, g.div(denom).mul_(-cfg.learning_rate))
+                w.addcdiv_(g, denom, value=-cfg.learning_rate)
         else:
             self.t += 1
             b1, b2 = 0.9, 0.999
-            m = self.mom.index_select(0, uniq).mul_(b1).add_(g, alpha=1 - b1)
-            v = self.acc.index_select(0, uniq).mul_(b2).addcmul_(g, g, value=1 - b2)
-            self.mom.index_copy_(0, uniq, m)
-            self.acc.index_copy_(0, uniq, v)
+            mom.lerp_(g, 1 - b1)
+            acc.mul_(b2).addcmul_(g, g, value=1 - b2)
             lr = cfg.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-            self.table.index_add_(0, uniq, m.div_(v.sqrt_().add_(self.eps)).mul_(-lr))
+            w.addcdiv_(mom, acc.sqrt().add_(self.eps), value=-lr)
+        self.state.index_copy_(0, uniq, st)
 
 
 def coalesce_rows(rows: torch.Tensor, scratch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -334,22 +336,21 @@ class GRU4RecNet(torch.nn.Module):
         L = cfg.layers
         d = L[-1]
         self.onehot = not cfg.constrained_embedding and cfg.embedding <= 0
-        table = torch.zeros(n_items + 1, d + 1)
-        _glorot_(table[:, :d], gen)
-        table[:, d] = 0.0
-        self.table = torch.nn.Parameter(table, requires_grad=False)
-        self.E: torch.nn.Parameter | None = None
+        # fused row state [rows, (weights, optimiser acc, optimiser mom), width], see _RowOptimizer
+        self.register_buffer("W3", torch.zeros(n_items + 1, 3, d + 1))
+        _glorot_(self.W3[:, 0, :d], gen)
+        self.register_buffer("E3", None)
         if cfg.constrained_embedding:
             n_in = d
         elif cfg.embedding > 0:
-            self.E = torch.nn.Parameter(_glorot_(torch.empty(n_items + 1, cfg.embedding), gen), requires_grad=False)
+            self.E3 = torch.zeros(n_items + 1, 3, cfg.embedding)
+            _glorot_(self.E3[:, 0], gen)
             n_in = cfg.embedding
         else:
             # official GRUEmbedding: one-hot x [n_items, 3H] gate table, then Cho et al.'s GRU update
-            E = torch.empty(n_items + 1, 3 * L[0])
+            self.E3 = torch.zeros(n_items + 1, 3, 3 * L[0])
             for k in range(3):
-                _glorot_(E[:, k * L[0] : (k + 1) * L[0]], gen)
-            self.E = torch.nn.Parameter(E, requires_grad=False)
+                _glorot_(self.E3[:, 0, k * L[0] : (k + 1) * L[0]], gen)
             self.Wrz0 = torch.nn.Parameter(torch.cat([_glorot_(torch.empty(L[0], L[0]), gen) for _ in range(2)], 1))
             self.Wh0 = torch.nn.Parameter(_glorot_(torch.empty(L[0], L[0]), gen))
             self.Bh0 = torch.nn.Parameter(torch.zeros(3 * L[0]))
@@ -364,6 +365,16 @@ class GRU4RecNet(torch.nn.Module):
             self.b_ih.append(torch.nn.Parameter(torch.zeros(3 * L[i])))
             self.b_hh.append(torch.nn.Parameter(torch.zeros(3 * L[i])))
             n_in = L[i]
+
+    @property
+    def table(self) -> torch.Tensor:
+        """[output item embedding | item bias] ``[n_items + 1, d + 1]`` (a view of the fused state)."""
+        return self.W3[:, 0]
+
+    @property
+    def E(self) -> torch.Tensor | None:
+        """Separate input embedding / one-hot gate table (a view of its fused state), or None."""
+        return None if self.E3 is None else self.E3[:, 0]
 
     def dense_params(self) -> list[torch.Tensor]:
         return [p for p in self.parameters() if p.requires_grad]
@@ -429,9 +440,8 @@ class GRU4Rec(SessionRecommender):
         if m.E is not None:
             out["E"] = m.E[:n]
         for k, v in m.named_parameters():
-            if v.requires_grad:
-                out[k] = v
-        return {k: v.detach() for k, v in out.items()}
+            out[k] = v
+        return {k: v.detach().clone() for k, v in out.items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         m = self.module
@@ -443,8 +453,7 @@ class GRU4Rec(SessionRecommender):
             if m.E is not None:
                 m.E[:n] = state["E"]
             for k, v in m.named_parameters():
-                if v.requires_grad:
-                    v.copy_(state[k])
+                v.copy_(state[k])
 
     @classmethod
     def load(
@@ -583,8 +592,8 @@ class _EpochTrainer:
         logc = torch.log(torch.from_numpy(np.maximum(counts, 1.0))).float().to(dev)
         self.logq_tgt = -cfg.logq * logc
         self.logq_smp = -cfg.logq * cfg.sample_alpha * logc
-        self.row_opt = _RowOptimizer(m.table, cfg)
-        self.e_opt = _RowOptimizer(m.E, cfg) if m.E is not None else None
+        self.row_opt = _RowOptimizer(m.W3, cfg)
+        self.e_opt = _RowOptimizer(m.E3, cfg) if m.E3 is not None else None
         self.dense_opt = _DenseOptimizer(m.dense_params(), cfg)
         B, S = cfg.batch_size, cfg.n_sample
         self.offdiag = torch.ones(B, B + S, device=dev)
@@ -643,15 +652,17 @@ class _EpochTrainer:
             drop_h = [self._dropout_masks(K, h, cfg.dropout_p_hidden) for h in cfg.layers]
             for t in range(K):
                 H = [h * keep[t] for h in H]  # new session in the slot -> zero state
-                Gu = m.table.index_select(0, uniq[t])
+                st = m.W3.index_select(0, uniq[t])  # [U, 3, d+1]: weights + optimiser state
+                Gu = st[:, 0]
                 if not xe:
                     Gu.requires_grad_()
                 if m.E is None:
-                    # own leaf for the B input rows: its small gradient is added into Gu's below,
-                    # cheaper than autograd scattering it into a zero [U, d+1] buffer
-                    x = xl = m.table.index_select(0, in_items[t])[:, :d].requires_grad_()
+                    # own leaf for the B input rows (read from the gathered block): its small gradient
+                    # is added into Gu's below, cheaper than autograd scattering into a zero [U, d+1]
+                    x = xl = Gu.detach().index_select(0, inv_in[t])[:, :d].requires_grad_()
                 else:
-                    Ge = m.E.index_select(0, uniq_e[t]).requires_grad_()
+                    st_e = m.E3.index_select(0, uniq_e[t])
+                    Ge = st_e[:, 0].requires_grad_()
                     x = Ge.index_select(0, inv_e[t])
                 for p in self.dense_opt.params:
                     p.grad = None
@@ -691,9 +702,9 @@ class _EpochTrainer:
                 self.dense_opt.step()
                 if m.E is None:
                     g[:, :d].index_add_(0, inv_in[t], xl.grad)
-                self.row_opt.step(uniq[t], g)
+                self.row_opt.step(uniq[t], st, g)
                 if m.E is not None:
-                    self.e_opt.step(uniq_e[t], Ge.grad)
+                    self.e_opt.step(uniq_e[t], st_e, Ge.grad)
                 H = [h.detach() for h in H]
             if xe:
                 # loss_i = log-sum-exp - target score - its logQ term = lw[tgt] - cb_t - ls[tgt]

@@ -485,6 +485,10 @@ class TorchUserModel(UserRecommender):
         old_items, old_users = int(meta["n_items"]), int(meta["n_users"])
         new_items = old_items if n_items is None else int(n_items)
         new_users = old_users if n_users is None else int(n_users)
+        if new_items < old_items or new_users < old_users:
+            raise CheckpointError(
+                f"{directory}: vocabulary shrank ({old_users}x{old_items} -> {new_users}x{new_items}); indices are never reassigned"
+            )
         model = cls(config=meta["config"], device=device, seed=int(meta.get("seed", 0)))
         torch.manual_seed(model.seed)  # grow_rows draws new rows from the global generator
         item_rows, item_inputs, user_rows, user_inputs = model._growth_keys()

@@ -127,24 +127,27 @@ def test_alias_sampler_distribution() -> None:
 
 def test_row_optimizer_is_indexed_adagrad_with_momentum() -> None:
     cfg = GRU4RecConfig(learning_rate=0.3, momentum=0.5)
-    table = torch.randn(5, 2, dtype=torch.float64)  # row 4 = scratch
-    before = table.clone()
-    opt = _RowOptimizer(table, cfg)
-    g1 = torch.tensor([[1.0, -2.0], [0.5, 0.5], [9.0, 9.0]], dtype=torch.float64)
-    opt.step(torch.tensor([1, 3, 4]), g1)
-    g2 = torch.tensor([[2.0, 1.0], [7.0, 7.0]], dtype=torch.float64)
-    opt.step(torch.tensor([1, 4]), g2)
+    state = torch.zeros(5, 3, 2, dtype=torch.float64)  # row 4 = scratch
+    state[:, 0] = torch.randn(5, 2, dtype=torch.float64)
+    before = state[:, 0].clone()
+    opt = _RowOptimizer(state, cfg)
+    for uniq, g in (
+        (torch.tensor([1, 3, 4, 4]), torch.tensor([[1.0, -2.0], [0.5, 0.5], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)),
+        (torch.tensor([1, 4]), torch.tensor([[2.0, 1.0], [0.0, 0.0]], dtype=torch.float64)),
+    ):
+        opt.step(uniq, state.index_select(0, uniq), g)
     # reference: official IndexedAdagradM, per touched row
     acc = torch.zeros(5, 2, dtype=torch.float64)
     mom = torch.zeros(5, 2, dtype=torch.float64)
     ref = before.clone()
-    for rows, grads in (([1, 3], g1[:2]), ([1], g2[:1])):
-        for r, g in zip(rows, grads, strict=True):
+    for rows, grads in (([1, 3], [[1.0, -2.0], [0.5, 0.5]]), ([1], [[2.0, 1.0]])):
+        for r, g in zip(rows, torch.tensor(grads, dtype=torch.float64), strict=True):
             acc[r] += g * g
             mom[r] = mom[r] * 0.5 - 0.3 * g / torch.sqrt(acc[r] + 1e-6)
             ref[r] += mom[r]
-    torch.testing.assert_close(table[:4], ref[:4])
-    assert torch.equal(table[0], before[0]) and torch.equal(table[2], before[2])  # untouched rows stay
+    torch.testing.assert_close(state[:4, 0], ref[:4])
+    torch.testing.assert_close(state[:4, 1], acc[:4])
+    assert torch.equal(state[0, 0], before[0]) and torch.equal(state[2, 0], before[2])  # untouched rows stay
 
 
 # --- synthetic log with planted sequential structure ----------------------------------------------

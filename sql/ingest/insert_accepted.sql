@@ -1,2 +1,4 @@
--- Append one scratch database's accepted rows (attached as `scratch`) to raw.clicks.
-INSERT INTO raw.clicks BY NAME SELECT * FROM scratch.staging.accepted;
+-- Append one file's accepted rows to raw.clicks from the Parquet files it is about to publish,
+-- so the table and the lake hold exactly the same rows.
+INSERT INTO raw.clicks BY NAME
+SELECT * FROM read_parquet($files, hive_partitioning = true, hive_types = {'event_date': DATE});

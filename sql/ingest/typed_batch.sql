@@ -34,11 +34,29 @@ typed AS (
                      * CASE WHEN $ts_kind = 'unix_s' THEN 1e6 ELSE 1e3 END) AS BIGINT))
         END AS ts
     FROM src
+),
+keyed AS (
+    SELECT *, hash(session_id, user_id, item_id, event_type, category, ts) AS event_key FROM typed
+),
+-- Exact duplicates are rare: find the groups with more than one row by aggregation (cheap), then
+-- flag every row of such a group except its first. The hash only narrows the join; equality of
+-- every field decides.
+dup_groups AS (
+    SELECT event_key, session_id, user_id, item_id, event_type, category, ts, min(source_row) AS first_row
+    FROM keyed
+    WHERE $dedupe
+    GROUP BY ALL
+    HAVING count(*) > 1
 )
-SELECT *,
-       CAST(ts AS DATE) AS event_date,
-       $dedupe AND row_number() OVER (
-           PARTITION BY session_id, user_id, item_id, event_type, category, ts
-           ORDER BY source_row
-       ) > 1 AS is_duplicate
-FROM typed;
+SELECT k.* EXCLUDE (event_key),
+       CAST(k.ts AS DATE) AS event_date,
+       coalesce(d.first_row <> k.source_row, false) AS is_duplicate
+FROM keyed AS k
+LEFT JOIN dup_groups AS d
+  ON k.event_key = d.event_key
+ AND k.session_id IS NOT DISTINCT FROM d.session_id
+ AND k.user_id IS NOT DISTINCT FROM d.user_id
+ AND k.item_id IS NOT DISTINCT FROM d.item_id
+ AND k.event_type IS NOT DISTINCT FROM d.event_type
+ AND k.category IS NOT DISTINCT FROM d.category
+ AND k.ts IS NOT DISTINCT FROM d.ts;

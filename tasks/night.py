@@ -1,0 +1,180 @@
+"""The night as data: its configuration and the training bundle handed to (possibly remote) trainers.
+
+The nightly flow builds features in the warehouse, then exports one *bundle* folder per night
+(numpy / scipy files, no pickles): session splits, user splits and the id maps. Training workers read
+only the bundle and write only checkpoints and candidate files next to it, so they can run on a GPU
+pool on another machine; the flow alone writes the warehouse (one writer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import scipy.sparse as sp
+
+from recmodels.data import Interactions, Sessions, UserTargets
+from tasks.config import Home, UserInputError
+from tasks.features import (
+    FeatureConfig,
+    build_features,
+    load_session_split,
+    load_sessions,
+    load_user_split,
+    temporal_split,
+    vocab_sizes,
+)
+from tasks.sqlfiles import sql
+
+SESSION_MODELS = ("gru4rec", "narm")
+SESSION_BASELINES = ("pop", "spop", "vsknn")
+USER_MODELS = ("neumf",)
+USER_BASELINES = ("pop", "ease")
+AUTOENCODERS = ("multvae", "multdae")
+
+
+@dataclass(frozen=True)
+class NightConfig:
+    """Everything a night needs besides the date. Per-source defaults from ``for_profile``."""
+
+    source: str = "synthetic"
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    train_days: int = 6  # days before D used for training (the last one validates)
+    session_models: tuple[str, ...] = SESSION_MODELS + SESSION_BASELINES
+    user_models: tuple[str, ...] = USER_MODELS + USER_BASELINES
+    autoencoders: tuple[str, ...] = AUTOENCODERS
+    top_n: int = 20
+    similar_k: int = 50
+    gate_tolerance: float = 0.05  # relative: a challenger may lose at most 5% of the champion's figure
+    retention_days: int = 30
+    refit_full: bool = True  # after early stopping on D-1, refit on all days < D for the best epoch count
+    warm_start: bool = False  # start from the last published checkpoint (embedding tables grow)
+    seed: int = 0
+    model_params: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def for_profile(cls, source: str, overrides: Path | None = None) -> NightConfig:
+        cfg = cls(source=source)
+        if source in ("sessionrec", "yoochoose"):  # anonymous sessions: the session is the "user"
+            cfg = replace(cfg, features=replace(cfg.features, entity="session", window_days=8), train_days=6)
+        elif source == "movielens":  # ratings of logged-in users: sessions derived with a gap
+            cfg = replace(
+                cfg,
+                features=replace(cfg.features, derive_sessions_from_user=True, entity="user", window_days=400,
+                                 min_item_support=2),
+                train_days=365,
+            )
+        if overrides is not None:
+            cfg = cfg.merged(tomllib.loads(Path(overrides).read_text()))
+        return cfg
+
+    def merged(self, doc: dict) -> NightConfig:
+        feats = replace(self.features, **doc.pop("features", {}))
+        params = {**self.model_params, **doc.pop("model_params", {})}
+        for key in ("session_models", "user_models", "autoencoders"):
+            if key in doc:
+                doc[key] = tuple(doc[key])
+        try:
+            return replace(self, features=feats, model_params=params, **doc)
+        except TypeError as exc:
+            raise UserInputError(f"night config: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+
+# ----------------------------------------------------------------------------------------- bundle
+
+
+def _save_sessions(folder: Path, name: str, s: Sessions) -> None:
+    ids = np.asarray(s.session_ids if s.session_ids is not None else np.zeros(0), dtype=str)
+    times = s.times if s.times is not None else np.zeros(0)
+    np.savez(folder / f"{name}.npz", items=s.items, offsets=s.offsets, times=times, ids=ids,
+             n_items=np.int64(s.n_items))
+
+
+def load_bundle_sessions(folder: Path, name: str) -> Sessions:
+    with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
+        times = z["times"] if len(z["times"]) else None
+        ids = z["ids"] if len(z["ids"]) else None
+        return Sessions(z["items"], z["offsets"], int(z["n_items"]), times, ids)
+
+
+def _save_targets(folder: Path, name: str, t: UserTargets) -> None:
+    np.savez(folder / f"{name}.npz", users=t.users, targets=t.targets)
+    sp.save_npz(folder / f"{name}_history.npz", t.history.tocsr())
+    sp.save_npz(folder / f"{name}_exclude.npz", t.exclude.tocsr())
+
+
+def load_bundle_targets(folder: Path, name: str) -> UserTargets:
+    with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
+        users, targets = z["users"], z["targets"]
+    return UserTargets(users, targets, sp.load_npz(folder / f"{name}_history.npz").tocsr(),
+                       sp.load_npz(folder / f"{name}_exclude.npz").tocsr())
+
+
+def load_bundle_matrix(folder: Path, name: str) -> Interactions:
+    return Interactions(sp.load_npz(folder / f"{name}.npz").tocsr())
+
+
+def bundle_meta(folder: Path) -> dict:
+    return json.loads((folder / "meta.json").read_text())
+
+
+def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
+    """Rebuild features for the window ending on ``run_date`` and export the night's bundle folder."""
+    start, end = cfg.features.window(run_date)
+    folder = home.root / "nights" / str(run_date)
+    folder.mkdir(parents=True, exist_ok=True)
+    from tasks.warehouse import connect
+
+    con = connect(home)
+    try:
+        summary = build_features(con, start, end, cfg.features)
+        spec = temporal_split(con, run_date, cfg.train_days)
+        sessions = load_session_split(con, spec)
+        _save_sessions(folder, "sessions_train", sessions.train)
+        _save_sessions(folder, "sessions_valid", sessions.valid)
+        _save_sessions(folder, "sessions_train_full", sessions.train_full)
+        _save_sessions(folder, "sessions_test", sessions.test)
+        # The night's own sessions, as they stand at the end of the day: what session_next is for.
+        _save_sessions(folder, "sessions_night", load_sessions(con, run_date, run_date))
+        users = load_user_split(con, spec)
+        sp.save_npz(folder / "users_train.npz", users.train.matrix.tocsr())
+        sp.save_npz(folder / "users_train_full.npz", users.train_full.matrix.tocsr())
+        _save_targets(folder, "users_valid", users.valid)
+        _save_targets(folder, "users_test", users.test)
+        user_ids = [r[0] for r in con.execute(sql("night/user_ids")).fetchall()]
+        np.save(folder / "user_ids.npy", np.asarray(user_ids, dtype=str))
+        has_users = con.execute(sql("night/has_user_ids"), {"start": start, "end": end}).fetchall()[0][0]
+        sizes = vocab_sizes(con)
+    finally:
+        con.close()
+    fingerprint = hashlib.sha256()
+    for f in sorted(folder.glob("*.np[yz]")):
+        fingerprint.update(f.read_bytes())
+    meta = {
+        "run_date": str(run_date), "window_start": str(start), "window_end": str(end),
+        "train_start": str(spec.train_start), "valid_day": str(spec.valid_day), "test_day": str(spec.test_day),
+        "entity": cfg.features.entity, "has_user_ids": bool(has_users), "sizes": sizes,
+        "features": asdict(summary) | {"start_date": str(start), "end_date": str(end)},
+        "fingerprint": fingerprint.hexdigest()[:16], "config": json.loads(cfg.to_json()),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    return folder
+
+
+def previous_day(d: date) -> date:
+    return d - timedelta(days=1)
+
+
+def open_read_only(home: Home) -> duckdb.DuckDBPyConnection:
+    from tasks.warehouse import connect
+
+    return connect(home, read_only=True)

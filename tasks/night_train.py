@@ -1,0 +1,163 @@
+"""Train one model of a night from its bundle: fit, P4 figures, checkpoint, candidate recommendations.
+
+Reads only the bundle folder and writes only the checkpoint and ``<bundle>/out/<model>/``, so it can
+run on a GPU worker elsewhere. Returns a small JSON-able dict that the flow records in the warehouse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from recmodels.base import SessionRecommender, UserRecommender
+from recmodels.protocols import evaluate_sessions, evaluate_similarity, evaluate_users, session_pairs
+from recmodels.registry import create
+from recmodels.similarity import cosine_topk
+from recmodels.topk import session_topk
+from tasks.night import (
+    bundle_meta,
+    load_bundle_matrix,
+    load_bundle_sessions,
+    load_bundle_targets,
+)
+
+EPOCH_KEYS = ("n_epochs", "epochs")
+
+
+def _version(model: str, meta: dict, params: dict, seed: int) -> str:
+    h = hashlib.sha256(json.dumps([model, meta["fingerprint"], params, seed], sort_keys=True).encode())
+    return f"{meta['run_date'].replace('-', '')}-{h.hexdigest()[:8]}"
+
+
+def _metrics_rows(protocol: str, result: dict) -> list[dict]:
+    rows = [{"protocol": protocol, "metric": "n_predictions", "k": None, "value": float(result["n_predictions"])}]
+    for key, value in result["metrics"].items():
+        metric, k = key.split("@")
+        rows.append({"protocol": protocol, "metric": metric, "k": int(k), "value": float(value)})
+    return rows
+
+
+def _refit_params(params: dict, model, best_epoch: int) -> dict | None:
+    cfg = model.config_dict()
+    for key in EPOCH_KEYS:
+        if key in cfg and best_epoch > 0:
+            return {**params, key: best_epoch} | ({"patience": 0} if "patience" in cfg else {})
+    return None
+
+
+def train_one(
+    bundle: Path,
+    model_name: str,
+    family: str,
+    models_dir: Path,
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    refit_full: bool = True,
+    top_n: int = 20,
+    similar_k: int = 50,
+    label: str | None = None,
+) -> dict:
+    """``family``: "session" (next-item), "user" (top-N) or "autoencoder" (top-N + item similarity).
+
+    ``label`` names the model in the warehouse when one registry model serves two families
+    (``pop`` for sessions and ``pop-user`` for users).
+    """
+    label = label or model_name
+    bundle = Path(bundle)
+    meta = bundle_meta(bundle)
+    params = dict(params or {})
+    version = _version(label, meta, params, seed)
+    out = bundle / "out" / label
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    rows: list[dict] = []
+
+    if family == "session":
+        train, valid = load_bundle_sessions(bundle, "sessions_train"), load_bundle_sessions(bundle, "sessions_valid")
+        full, test = load_bundle_sessions(bundle, "sessions_train_full"), load_bundle_sessions(bundle, "sessions_test")
+        model = create(model_name, config=params or None, device=device, seed=seed)
+        assert isinstance(model, SessionRecommender)
+        report = model.fit(train, valid if valid.n_sessions else None)
+        refit = _refit_params(params, model, report.best_epoch) if refit_full else None
+        if refit is not None or not hasattr(model, "module"):
+            model = create(model_name, config=refit or params or None, device=device, seed=seed)
+            model.fit(full, None)
+        train_s = time.perf_counter() - t0
+        if test.n_sessions:
+            rows += _metrics_rows("P4-session", evaluate_sessions(model, test, ks=(10, 20)))
+        night = load_bundle_sessions(bundle, "sessions_night")
+        idx, val = session_topk(model, night, k=top_n)
+        np.savez(out / "session_next.npz", entity_ids=np.asarray(night.session_ids, dtype=str), item_idx=idx, scores=val)
+    else:
+        train = load_bundle_matrix(bundle, "users_train")
+        full = load_bundle_matrix(bundle, "users_train_full")
+        valid = load_bundle_targets(bundle, "users_valid")
+        test = load_bundle_targets(bundle, "users_test")
+        model = create(model_name, config=params or None, device=device, seed=seed)
+        assert isinstance(model, UserRecommender)
+        report = model.fit(train, valid if len(valid.users) else None)
+        refit = _refit_params(params, model, report.best_epoch) if refit_full else None
+        if refit is not None or not hasattr(model, "module"):
+            model = create(model_name, config=refit or params or None, device=device, seed=seed)
+            model.fit(full, None)
+        train_s = time.perf_counter() - t0
+        if len(test.users):
+            rows += _metrics_rows("P4-user", evaluate_users(model, test, ks=(10, 20)))
+        if meta["has_user_ids"] and meta["entity"] == "user":
+            from recmodels.user_training import topn_users
+
+            users = np.flatnonzero(np.diff(full.matrix.indptr) > 0)
+            history = full.matrix[users]
+            idx, val = topn_users(model, users, history, history, top_n)
+            user_ids = np.load(bundle / "user_ids.npy", allow_pickle=False)
+            np.savez(out / "user_topn.npz", entity_ids=user_ids[users], item_idx=idx.numpy(), scores=val.numpy())
+        else:
+            notes.append("recs.user_topn not produced: the source has no user ids (sessions stand in for users)")
+        vectors = model.item_vectors() if family == "autoencoder" else None
+        if vectors is not None:
+            sim_idx, sim_val = cosine_topk(vectors.detach().float(), k=similar_k)
+            sim_idx, sim_val = sim_idx.cpu().numpy(), sim_val.cpu().numpy()
+            np.savez(out / "item_similar.npz", entity_ids=np.arange(len(sim_idx)), item_idx=sim_idx, scores=sim_val)
+            stest = load_bundle_sessions(bundle, "sessions_test")
+            if stest.n_sessions:
+                src, tgt = session_pairs(stest)
+                rows += _metrics_rows("P4-similar", evaluate_similarity(sim_idx, sim_val, src, tgt, ks=(10, 20)))
+            svalid = load_bundle_sessions(bundle, "sessions_valid")
+            if svalid.n_sessions:  # the autoencoders are compared on the validation day, not the test day
+                src, tgt = session_pairs(svalid)
+                sim_valid = evaluate_similarity(sim_idx, sim_val, src, tgt, ks=(20,))
+                report.valid_metrics = {**report.valid_metrics, **{f"sim_{k}": v for k, v in sim_valid["metrics"].items()}}
+
+    ckpt = models_dir / label / version
+    try:
+        model.save(ckpt, extra_meta={"run_date": meta["run_date"], "fit": report.to_dict(), "metrics": rows})
+        ckpt_path = str(ckpt)
+    except (RuntimeError, OSError, TypeError) as exc:  # baselines without tensors still record their run
+        ckpt_path = None
+        notes.append(f"no checkpoint: {exc}")
+    result = {
+        "model": label,
+        "registry_name": model_name,
+        "family": family,
+        "version": version,
+        "params": model.config_dict(),
+        "device": str(model.device),
+        "train_seconds": round(train_s, 3),
+        "fit": {k: v for k, v in report.to_dict().items() if k != "history"},
+        "metrics": rows,
+        "checkpoint_path": ckpt_path,
+        "outputs": {p.stem: str(p) for p in out.glob("*.npz")},
+        "notes": notes,
+        "warm_start_from": None,
+    }
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
