@@ -80,20 +80,77 @@ def backfill(
     path: Annotated[Path, typer.Option(help="Landing folder.")],
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
+    retrain: Annotated[str, typer.Option(help="last: train once at the end; daily: every night; none.")] = "last",
+    config: Annotated[Path | None, typer.Option(help="TOML overrides of the night's configuration.")] = None,
     home: HomeOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
-    """Ingest and validate every day of a range (days fan out: threads, or Dask with CLICKREC_DASK_ADDRESS)."""
-    from flows.ingest import backfill_ingest_flow, task_runner_for_fanout
-    from flows.render import print_ingest
+    """Ingest + validate every day of a range (fanned out), then train once at the end or every night."""
+    from flows.nightly import backfill as backfill_flow
+    from flows.render import print_ingest, print_night
 
     _precheck(source, path, start=start, end=end)
-    results = backfill_ingest_flow.with_options(task_runner=task_runner_for_fanout())(
-        source=source, path=str(path), start=start, end=end, home=home
-    )
-    for r in results:
+    result = backfill_flow(start=start, end=end, source=source, path=str(path), home=home, retrain=retrain,
+                           config=str(config) if config else None)
+    for r in result["ingested"]:
         print_ingest(r)
-    _write_json(json_out, results)
+    for n in result["nights"]:
+        print_night(n)
+    _write_json(json_out, result)
+
+
+@app.command()
+def nightly(
+    source: Annotated[str, typer.Option(help="Source profile name or .toml path.")],
+    path: Annotated[Path, typer.Option(help="Landing folder.")],
+    date: Annotated[str | None, typer.Option("--date", help="The night D (default: yesterday).")] = None,
+    home: HomeOpt = None,
+    config: Annotated[Path | None, typer.Option(help="TOML overrides of the night's configuration.")] = None,
+    only: Annotated[str | None, typer.Option(help="Comma-separated models to train (default: all).")] = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """One night: ingest D, validate, features, train, evaluate (P4), gate, publish, report."""
+    from flows.nightly import nightly as nightly_flow
+    from flows.render import print_night
+
+    _precheck(source, path, date=date)
+    result = nightly_flow(run_date=date, source=source, path=str(path), home=home,
+                          config=str(config) if config else None, only=_split(only))
+    print_night(result)
+    _write_json(json_out, result)
+
+
+@app.command()
+def query(
+    sql_text: Annotated[str, typer.Argument(metavar="SQL", help="A query against the published database.")],
+    home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+) -> None:
+    """Run an analyst query read-only against published.duckdb (never blocks a nightly run)."""
+    from flows.render import print_rows
+    from tasks.query import run_query
+
+    columns, rows = run_query(_home(home), sql_text, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], indent=2, default=str))
+    else:
+        print_rows(columns, rows)
+
+
+@app.command()
+def report(
+    date: Annotated[str | None, typer.Option("--date", help="The night (default: the last one).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """(Re)build a night's HTML report and print where it is."""
+    from tasks.config import parse_day
+    from tasks.report import build_report
+    from tasks.status import latest_run_date
+
+    h = _home(home)
+    day = parse_day(date) if date else latest_run_date(h)
+    typer.echo(str(build_report(h, day)))
 
 
 @app.command()
@@ -179,6 +236,10 @@ def _precheck(source: str, path: Path, **days: str | None) -> None:
         if value is not None:
             parse_day(value, f"--{flag}")
     list_input_files(path)
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
 def _home(home: str | None):

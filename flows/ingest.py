@@ -73,7 +73,8 @@ def task_runner_for_fanout():
 
 def _ingest_run(home: Home, source: str, files: list[Path], day: date | None, run_id: str) -> IngestReport:
     profile = load_profile(source)
-    futures = [stage_file_task.submit(f, profile, home, run_id, day) for f in files]
+    whole_day = day is not None and len(files) == 1
+    futures = [stage_file_task.submit(f, profile, home, run_id, day, None, whole_day) for f in files]
     reports = []
     try:
         for fut in futures:

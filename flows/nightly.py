@@ -162,3 +162,35 @@ def _report(home: Home, day: date, run_id: str, decisions: list[dict], stages: d
     path = build_report(home, day, run_id=run_id, gate=decisions, stage_seconds=stages, notes=notes)
     publish_report_artifacts(home, day, gate=decisions, stage_seconds=stages, notes=notes)
     return path
+
+
+@flow(name="backfill", log_prints=False)
+def backfill(
+    start: str,
+    end: str,
+    source: str = "synthetic",
+    path: str = "landing",
+    home: str | None = None,
+    retrain: str = "last",
+    config: str | None = None,
+) -> dict:
+    """Ingest + validate every day of [start, end] (fanned out), then train once at the end
+    (``retrain="last"``) or re-run each night's train/evaluate/publish in date order (``"daily"``)."""
+    from flows.ingest import backfill_ingest_flow, task_runner_for_fanout
+
+    if retrain not in ("last", "daily", "none"):
+        raise IngestError(f"--retrain {retrain!r}: expected last, daily or none")
+    d0, d1 = parse_day(start, "--start"), parse_day(end, "--end")
+    ingested = backfill_ingest_flow.with_options(task_runner=task_runner_for_fanout())(
+        source=source, path=path, start=start, end=end, home=home
+    )
+    nights: list[dict] = []
+    if retrain == "last":
+        nights.append(nightly(run_date=str(d1), source=source, path=path, home=home, config=config, skip_ingest=True))
+    elif retrain == "daily":
+        day = d0 + timedelta(days=2)  # a night needs a training day and a validation day before it
+        while day <= d1:
+            nights.append(nightly(run_date=str(day), source=source, path=path, home=home, config=config,
+                                  skip_ingest=True))
+            day += timedelta(days=1)
+    return {"ingested": ingested, "nights": nights}

@@ -39,3 +39,33 @@ def print_status(st: dict) -> None:
     console.print(_table("raw.clicks by day", st["partitions"]))
     console.print(_table("quarantine", st["quarantine"]))
     console.print(_table("last ingest runs", st["runs"]))
+
+
+def print_rows(columns: list[str], rows: list[tuple]) -> None:
+    t = Table(show_lines=False)
+    for c in columns:
+        t.add_column(str(c))
+    for r in rows:
+        t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r])
+    console.print(t)
+
+
+def print_night(result: dict) -> None:
+    console.print(f"[bold]night {result['run_date']}[/bold] ({result['run_id']})")
+    rows = []
+    for m in result["models"]:
+        figs = {f"{r['metric']}@{r['k']}": r["value"] for r in m["metrics"] if r["k"] is not None}
+        dec = next((d for d in result["decisions"] if d["model"] == m["model"]), {})
+        rows.append({
+            "model": m["model"], "version": m["version"], "train s": round(m["train_seconds"], 1),
+            "HR@10": round(figs.get("HR@10", float("nan")), 4), "HR@20": round(figs.get("HR@20", float("nan")), 4),
+            "MRR@20": round(figs.get("MRR@20", float("nan")), 4),
+            "gate": dec.get("decision", ""), "reason": dec.get("reason", ""),
+        })
+    console.print(_table("models (P4: trained on days < D, tested on D)", rows))
+    stages = {k: round(v, 1) for k, v in result["stage_seconds"].items()}
+    console.print(f"stage seconds: {stages}")
+    for n in result.get("notes", []):
+        console.print(f"note: {n}")
+    if result.get("report"):
+        console.print(f"report: {result['report']}")

@@ -35,6 +35,7 @@ official code keeps the bias in a second table (effect: negligible, no gradient 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -58,6 +59,7 @@ from recmodels.session_batching import (
     validation_mrr,
 )
 
+log = logging.getLogger(__name__)
 LOSSES = ("cross-entropy", "bpr-max", "top1-max", "bpr", "top1")
 
 
@@ -296,9 +298,10 @@ class _DenseOptimizer:
         self.t = 0
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, grads: list[torch.Tensor] | None = None) -> None:
         cfg = self.cfg
-        grads = [p.grad for p in self.params]
+        if grads is None:
+            grads = [p.grad for p in self.params]
         if cfg.optimizer == "adagrad":
             torch._foreach_addcmul_(self.acc, grads, grads)
             denom = torch._foreach_add(self.acc, self.eps)
@@ -424,6 +427,7 @@ class GRU4Rec(SessionRecommender):
         super().__init__(config or GRU4RecConfig(), device, seed)
         self.config: GRU4RecConfig
         self.module: GRU4RecNet | None = None
+        self._manual_backward: bool | None = None  # None = hand-written backward where available (tests force it)
 
     # --- construction / persistence ------------------------------------------------------------
     def _build(self, n_items: int) -> None:
@@ -500,7 +504,7 @@ class GRU4Rec(SessionRecommender):
         best_score, best_state, bad = -1.0, None, 0
         t_start = time.perf_counter()
         sched = session_parallel_schedule(train.offsets, cfg.batch_size, session_order(train.offsets, train.times))
-        trainer = _EpochTrainer(self, train)
+        trainer = _EpochTrainer(self, train, manual=self._manual_backward)
         for epoch in range(cfg.n_epochs):
             t0 = time.perf_counter()
             epoch_loss = trainer.run_epoch(sched)
@@ -520,6 +524,7 @@ class GRU4Rec(SessionRecommender):
                 else:
                     bad += 1
             report.history.append(rec)
+            log.info("gru4rec epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in rec.items()})
             if valid is not None and cfg.patience > 0 and bad >= cfg.patience:
                 break
         if best_state is not None:
@@ -547,7 +552,7 @@ class GRU4Rec(SessionRecommender):
         table_in = m.table[:, :d] if m.E is None else m.E
         with autocast(dev):
             for t in range(padded.shape[1]):
-                new = m.hidden_step(table_in.index_select(0, X[:, t]), H)
+                new = [h.float() for h in m.hidden_step(table_in.index_select(0, X[:, t]), H)]
                 k = known[:, t : t + 1]
                 H = [torch.where(k, hn, ho) for hn, ho in zip(new, H, strict=True)]  # unknown item: state unchanged
                 outs.append(H[-1].float())
@@ -562,9 +567,8 @@ class GRU4Rec(SessionRecommender):
         d = self.config.layers[-1]
         h = self.session_states(sessions)
         W = self.module.table[: self.n_items]
-        with autocast(self.device):
-            scores = torch.addmm(W[:, d], h, W[:, :d].t())
-        return scores.float()
+        # float32 scores, not bf16: with conservative ties, bf16 rounding would create false ties
+        return torch.addmm(W[:, d], h, W[:, :d].t())
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
@@ -578,7 +582,7 @@ class _EpochTrainer:
     and runs forward / backward / update; the loss is accumulated on the device (no per-step sync).
     """
 
-    def __init__(self, model: GRU4Rec, train: Sessions) -> None:
+    def __init__(self, model: GRU4Rec, train: Sessions, manual: bool | None = None) -> None:
         self.model = model
         self.cfg = cfg = model.config
         self.m = m = model.module
@@ -599,6 +603,10 @@ class _EpochTrainer:
         self.offdiag = torch.ones(B, B + S, device=dev)
         self.offdiag[:, :B].fill_diagonal_(0.0)
         self.block = max(1, min(1024, cfg.sample_cache_max_size // max(S, 1)))
+        # the default configuration (cross-entropy, constrained embedding) runs a hand-written
+        # backward pass (no autograd graph per step); other configurations use autograd
+        can = cfg.loss == "cross-entropy" and m.E3 is None
+        self.manual = can if manual is None else (manual and can)
 
     def _dropout_masks(self, K: int, width: int, p: float) -> torch.Tensor | None:
         if p <= 0:
@@ -650,6 +658,14 @@ class _EpochTrainer:
                 colmask = torch.cat([live, torch.ones(K, S, device=dev)], 1)
             drop_e = self._dropout_masks(K, n_in, cfg.dropout_p_embed)
             drop_h = [self._dropout_masks(K, h, cfg.dropout_p_hidden) for h in cfg.layers]
+            if self.manual:
+                for t in range(K):
+                    H = self._manual_step(
+                        H, keep[t], uniq[t], inv_in[t], inv_tgt[t], lw[t], wB[t], tgt_ls, t,
+                        None if drop_e is None else drop_e[t], [None if dm is None else dm[t] for dm in drop_h],
+                    )  # fmt: skip
+                loss_sum += (torch.where(idle_t, 0.0, lw_tgt - cb_t - tgt_ls) * wB).sum()
+                continue
             for t in range(K):
                 H = [h * keep[t] for h in H]  # new session in the slot -> zero state
                 st = m.W3.index_select(0, uniq[t])  # [U, 3, d+1]: weights + optimiser state
@@ -711,3 +727,80 @@ class _EpochTrainer:
                 # idle rows are dropped with where, not a 0 weight: their target column may be -inf
                 loss_sum += (torch.where(idle_t, 0.0, lw_tgt - cb_t - tgt_ls) * wB).sum()
         return float(loss_sum) / max(sched.n_steps, 1)
+
+    def _manual_step(
+        self,
+        H: list[torch.Tensor],
+        keep: torch.Tensor,
+        uniq: torch.Tensor,
+        inv_in: torch.Tensor,
+        inv_tgt: torch.Tensor,
+        lw: torch.Tensor,
+        wB: torch.Tensor,
+        tgt_ls: torch.Tensor,
+        t: int,
+        drop_e: torch.Tensor | None,
+        drop_h: list[torch.Tensor | None],
+    ) -> list[torch.Tensor]:
+        """One cross-entropy step with a closed-form backward pass (constrained embedding).
+
+        Same maths as the autograd path (torch GRU cell, dropout on outputs, 1-step BPTT, sampled
+        softmax over the step's distinct items), written out so that no graph is built per step.
+        """
+        m, dev = self.m, self.dev
+        d = self.cfg.layers[-1]
+        with torch.no_grad(), autocast(dev):
+            st = m.W3.index_select(0, uniq)  # [U, 3, d+1]: weights + optimiser state
+            Gu = st[:, 0]
+            x = Gu.index_select(0, inv_in)[:, :d]
+            if drop_e is not None:
+                x = x * drop_e
+            saved = []
+            newH = []
+            for li in range(len(m.w_ih)):
+                hs = H[li].shape[1]
+                hp = H[li] * keep  # new session in the slot -> zero state
+                # matmuls in bf16 under CUDA autocast, the gate arithmetic in float32
+                gi = torch.addmm(m.b_ih[li], x, m.w_ih[li].t()).float()
+                gh = torch.addmm(m.b_hh[li], hp, m.w_hh[li].t()).float()
+                rz = torch.sigmoid(gi[:, : 2 * hs] + gh[:, : 2 * hs])
+                ghn = gh[:, 2 * hs :]
+                n = torch.tanh(torch.addcmul(gi[:, 2 * hs :], rz[:, :hs], ghn))
+                out = torch.lerp(n, hp, rz[:, hs:])  # (1 - z) n + z h
+                if drop_h[li] is not None:
+                    out = out * drop_h[li]
+                saved.append((x, hp, rz, n, ghn))
+                newH.append(out)
+                x = out
+            h1 = F.pad(x, (0, 1), value=1.0)  # the item bias is the ones column
+            ls = torch.log_softmax(torch.addmm(lw, h1, Gu.t()).float(), 1)  # [B, U]
+            tgt_ls[t] = ls.gather(1, inv_tgt[:, None])[:, 0]
+            dS = ls.exp_().mul_(wB[:, None])
+            dS.scatter_add_(1, inv_tgt[:, None], -wB[:, None])  # d loss / d scores = softmax - onehot
+            g = (dS.t() @ h1).float()  # [U, d+1]
+            gx = (dS @ Gu[:, :d]).float()
+            g_ih, g_hh, gb_ih, gb_hh = [], [], [], []
+            for li in reversed(range(len(m.w_ih))):
+                xl, hp, rz, n, ghn = saved[li]
+                hs = hp.shape[1]
+                if drop_h[li] is not None:
+                    gx = gx * drop_h[li]
+                z = rz[:, hs:]
+                dn = gx - gx * z
+                dz = gx * (hp - n)
+                dnp = dn * (1 - n * n)
+                drz = torch.cat([dnp * ghn, dz], 1) * rz * (1 - rz)
+                dgi = torch.cat([drz, dnp], 1)
+                dgh = torch.cat([drz, dnp * rz[:, :hs]], 1)
+                g_ih.append((dgi.t() @ xl).float())
+                g_hh.append((dgh.t() @ hp).float())
+                gb_ih.append(dgi.sum(0).float())
+                gb_hh.append(dgh.sum(0).float())
+                gx = (dgi @ m.w_ih[li]).float()
+            if drop_e is not None:
+                gx = gx * drop_e
+            g[:, :d].index_add_(0, inv_in, gx.float())
+        # parameter order of GRU4RecNet.dense_params(): w_ih..., w_hh..., b_ih..., b_hh...
+        self.dense_opt.step(g_ih[::-1] + g_hh[::-1] + gb_ih[::-1] + gb_hh[::-1])
+        self.row_opt.step(uniq, st, g)
+        return newH

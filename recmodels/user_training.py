@@ -314,6 +314,7 @@ class TorchUserModel(UserRecommender):
         self.n_users = 0
         self.module: nn.Module | None = None
         self._train: DeviceCSR | None = None
+        self.max_batches_per_epoch: int | None = None  # benchmarks: cap on optimiser steps per epoch
 
     # --- subclass hooks -----------------------------------------------------------------------
     @abstractmethod
@@ -396,7 +397,9 @@ class TorchUserModel(UserRecommender):
             total = torch.zeros((), device=self.device)
             n_samples = 0
             extras: dict[str, float] = {}
-            for batch in self._epoch_batches(gen):
+            for step, batch in enumerate(self._epoch_batches(gen)):
+                if self.max_batches_per_epoch is not None and step >= self.max_batches_per_epoch:
+                    break
                 with autocast(self.device):
                     loss = self._loss(batch)
                 optimizer.zero_grad(set_to_none=True)
@@ -440,7 +443,7 @@ class TorchUserModel(UserRecommender):
             raise RuntimeError(f"{self.name}: fit or load the model before scoring")
         self.module.eval()
         users = np.asarray(users, dtype=np.int64)
-        if len(users) and (users.min() < 0 or users.max() >= self.n_users) and self.user_row_keys:
+        if len(users) and (users.min() < 0 or users.max() >= self.n_users) and self._growth_keys()[2]:
             raise ValueError(f"{self.name}: user index out of range (model has {self.n_users} users; grow with load)")
         history = sp.csr_matrix(history)
         out = torch.empty((len(users), self.n_items), device=self.device)

@@ -188,8 +188,11 @@ def stage_file(
     run_id: str,
     day: date | None,
     validate: Callable[..., list[dict]] | None = None,
+    whole_day: bool = False,
 ) -> FileReport:
-    """Stage, type and validate one file into its own scratch database; returns its accounting."""
+    """Stage, type and validate one file into its own scratch database; returns its accounting.
+
+    ``whole_day``: this file is the run's only file for ``day`` (enables the day-volume check)."""
     path = path.resolve()
     t0 = time.perf_counter()
     sha, size = sha256_of(path)
@@ -201,7 +204,7 @@ def stage_file(
     scratch = home.tmp / f"stage-{run_id}-{uuid.uuid4().hex[:8]}.duckdb"
     report.scratch = str(scratch)
     try:
-        _stage_into(scratch, path, profile, compression, home, run_id, day, report, validate)
+        _stage_into(scratch, path, profile, compression, home, run_id, day, report, validate, whole_day)
     except BaseException:
         cleanup_scratch([report])
         raise
@@ -228,6 +231,7 @@ def _stage_into(
     day: date | None,
     report: FileReport,
     validate: Callable[..., list[dict]] | None,
+    whole_day: bool,
 ) -> None:
     con = duckdb.connect(str(scratch), config=SCRATCH_CONFIG)
     try:
@@ -282,7 +286,7 @@ def _stage_into(
         con.close()
     # Row- and table-level expectations (Great Expectations) on the scratch database.
     with _timed(report, "validate"):
-        report.validation = (validate or _default_validate)(scratch, run_id, path.name, profile, home, day)
+        report.validation = (validate or _default_validate)(scratch, run_id, path.name, profile, home, day, whole_day)
     con = duckdb.connect(str(scratch), config=SCRATCH_CONFIG)
     try:
         con.execute(sql("ingest/quarantine_bad_lines_move"))
@@ -305,11 +309,11 @@ def _stage_into(
 
 
 def _default_validate(
-    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: date | None
+    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: date | None, whole_day: bool
 ) -> list[dict]:
     from tasks.ingest_checks import validate_scratch
 
-    return validate_scratch(scratch, run_id, batch, profile, home, day)
+    return validate_scratch(scratch, run_id, batch, profile, home, day, whole_day)
 
 
 def commit_run(home: Home, run_id: str, profile: SourceProfile, day: date | None, files: Sequence[FileReport]) -> list[str]:
@@ -410,7 +414,7 @@ def ingest(
         if len(set(names)) != len(names):
             raise IngestError("two input files share a name; file names are the lineage key (source_file)")
         for p in paths:
-            reports.append(stage_file(Path(p), profile, home, run_id, day, validate))
+            reports.append(stage_file(Path(p), profile, home, run_id, day, validate, day is not None and len(paths) == 1))
             if on_file:
                 on_file(reports[-1])
         days = commit_run(home, run_id, profile, day, reports)

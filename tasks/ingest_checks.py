@@ -17,19 +17,21 @@ _GX_LOCK = threading.Lock()
 
 
 def validate_scratch(
-    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: date | None = None
+    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: date | None = None,
+    whole_day: bool = False,
 ) -> list[dict]:
     """Validate ``staging.batch`` in a scratch database; a table-level failure fails the file.
 
-    The day-volume expectation (rows of a day against the trailing mean) is meaningful only when one
-    file holds the whole day, i.e. a ``--date`` run (nightly, backfill day). For a historical file that
-    spans many days, whose first and last days are partial by nature, it is recorded with open bounds.
+    The day-volume expectation (rows of a day against the trailing mean) is meaningful only when this
+    file holds the whole day: a ``--date`` run with one landing file for the day (``whole_day``). For
+    a file that spans many days (its first and last days are partial by nature), or one of several
+    files that share a day, it is recorded with open bounds.
     """
     from tasks.validate import ValidationRules, validate_batch
 
     required = ["item_id", "ts"] + (["session_id"] if profile.has_session else ["user_id"])
-    rules = ValidationRules(required=tuple(required))
-    if day is None:
+    rules = ValidationRules(required=tuple(required), day=day)
+    if not whole_day:
         rules = replace(rules, min_day_ratio=0.0, max_day_ratio=float("inf"))
     # The history comes from the working database, attached read-only: not while this process writes it.
     with WAREHOUSE_WRITE_LOCK, _GX_LOCK:

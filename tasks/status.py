@@ -27,3 +27,16 @@ def warehouse_status(home: Home, last_runs: int = 10) -> dict:
             "quarantine": _rows(con, "ops/status_quarantine"),
             "runs": _rows(con, "ops/status_runs", {"limit": last_runs}),
         }
+
+
+def latest_run_date(home: Home):
+    """The last night with trained models (for ``clickrec report`` without ``--date``)."""
+    from tasks.config import UserInputError
+
+    if not home.db.exists():
+        raise UserInputError(f"no warehouse yet at {home.root}")
+    with session(home, read_only=True) as con:
+        [(day,)] = con.execute(sql("ops/latest_run_date")).fetchall()
+    if day is None:
+        raise UserInputError("no night has run yet: pass --date or run `clickrec nightly`")
+    return day

@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ class ValidationRules:
     id_regex: str = DEFAULT_ID_REGEX
     event_types: frozenset[str] = DEFAULT_EVENT_TYPES
     # Accepted rows of a day / mean daily rows of the trailing_days before it in raw.clicks.
+    day: date | None = None  # a --date run: only this day's volume is checked (other days' rows are not this run's)
     min_day_ratio: float = 0.2
     max_day_ratio: float = 5.0
     trailing_days: int = 7
@@ -194,7 +195,7 @@ def _prepare(
     )
     timings["router"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    con.execute(sql("validate/batch_days"))
+    con.execute(sql("validate/batch_days"), {"day": rules.day})
     con.execute(sql("validate/history_init"))
     window = {"trailing_days": rules.trailing_days}
     if history_db is not None:

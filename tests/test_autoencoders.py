@@ -65,6 +65,15 @@ def most_popular_hr10(train: Interactions, targets: UserTargets) -> float:
     return float((ranks <= 10).double().mean())
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: one intra-op thread (on a shared, loaded runner, OpenMP spin-waits dominate)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data():
     return planted()
@@ -295,15 +304,15 @@ def test_checkpoint_round_trip_into_grown_vocabulary(cls, data, tmp_path) -> Non
 
 def test_autorec_rating_rmse_beats_global_mean() -> None:
     rng = np.random.default_rng(8)
-    n_u, n_i, k = 120, 80, 3
+    n_u, n_i, k = 200, 100, 3  # rank-3 ratings: learnable structure the global mean cannot see
     p, q = rng.normal(size=(n_u, k)), rng.normal(size=(n_i, k))
-    mask = rng.random((n_u, n_i)) < 0.3
+    mask = rng.random((n_u, n_i)) < 0.4
     u, i = np.nonzero(mask)
     r = np.clip(np.rint(3 + (p[u] * q[i]).sum(1)), 1, 5)
-    rmse = autorec_rating_rmse((u, i, r), seed=0, hidden=50, l2=0.1, epochs=60, batch_size=16)
+    rmse = autorec_rating_rmse((u, i, r), seed=0, hidden=50, l2=10.0, lr=1e-2, epochs=60, batch_size=16)
     test = np.random.default_rng(0).random(len(u)) < 0.1  # the function's own split, same seed
     baseline = math.sqrt(np.mean((r[test] - r[~test].mean()) ** 2))
-    assert rmse < 0.9 * baseline, (rmse, baseline)
+    assert rmse < 0.6 * baseline, (rmse, baseline)
 
 
 @pytest.mark.slow

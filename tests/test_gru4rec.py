@@ -226,6 +226,27 @@ def test_variants_learn_the_planted_structure(over: dict) -> None:
     assert mrr > 0.4
 
 
+@pytest.mark.parametrize("layers", [[24], [16, 12]])
+def test_hand_written_backward_equals_autograd(layers: list[int]) -> None:
+    torch.set_num_threads(1)
+    train = planted_log(200, 30, seed=7)
+    cfg = GRU4RecConfig(**{**SMALL, "layers": layers, "n_epochs": 1, "dropout_p_hidden": 0.3, "dropout_p_embed": 0.2})
+    states = []
+    for manual in (True, False):
+        model = GRU4Rec(cfg, device="cpu", seed=3)
+        model._manual_backward = manual
+        rep = model.fit(train)
+        states.append((model.state_dict(), rep.history[0]["loss"]))
+    (a, la), (b, lb) = states
+    assert la == pytest.approx(lb, rel=1e-5)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    init = GRU4Rec(cfg, device="cpu", seed=3)
+    init._build(30)
+    moved = (a["Wy"] - init.state_dict()["Wy"]).abs().max()
+    assert moved > 1e-2  # training changed the weights, so the comparison above is not vacuous
+
+
 def test_score_next_carries_state_like_prefix_by_prefix(trained) -> None:
     model, _, test = trained
     sub = test.subset(np.arange(test.n_sessions) < 5)
@@ -274,3 +295,35 @@ def test_p1_one_epoch_far_above_popularity(shared_data) -> None:
     assert res["n_predictions"] == 10152
     # MostPopular scores HR@20 ~0.01 on P1; the official GRU4Rec is at ~0.56 after one epoch
     assert res["metrics"]["HR@20"] > 0.5 and res["metrics"]["MRR@20"] > 0.25
+
+
+def test_train_session_model_defaults_and_overrides() -> None:
+    from tasks.train_session import default_params, train_session_model
+
+    small = default_params("gru4rec", 52_484)
+    # the official RSC15 cross-entropy settings (paramfiles/rsc15_xe_shared_100_best.py)
+    assert small["layers"] == [100] and small["batch_size"] == 32 and small["n_sample"] == 2048
+    assert small["sample_alpha"] == 0.5 and small["logq"] == 1.0 and small["learning_rate"] == 0.2
+    assert small["momentum"] == 0.2 and small["dropout_p_hidden"] == 0.4 and small["n_epochs"] == 10
+    with pytest.raises(ValueError):
+        default_params("pop", 10)
+    train = planted_log(200, 30, seed=8)
+    model, rep = train_session_model("gru4rec", train, None, {**SMALL, "n_epochs": 2}, seed=4, device="cpu")
+    assert isinstance(model, GRU4Rec) and model.config.n_epochs == 2 and model.config.layers == [32]
+    assert model.config.n_sample == 64 and rep.epochs == 2
+    assert rep.train_events == 2 * int((train.lengths - 1).sum())
+
+
+def test_bench_one_counts_events_and_flops() -> None:
+    from tasks.bench_session_train import bench_one
+
+    torch.set_num_threads(1)
+    train = planted_log(200, 30, seed=9)
+    test = planted_log(40, 30, seed=10)
+    r = bench_one("gru4rec", train, test, epochs=1, params=SMALL, device="cpu")
+    assert r["train_events"] == int((train.lengths - 1).sum())
+    assert r["train_events_per_s"] == pytest.approx(r["train_events"] / r["train_seconds"])
+    cfg = GRU4RecConfig(**SMALL)
+    per_event = 3 * (2 * (16 + 64) * 33 + 2 * 3 * 32 * (32 + 32))  # output + one GRU layer, fwd + bwd
+    assert r["train_gflops"] == pytest.approx(per_event * r["train_events_per_s"] / 1e9)
+    assert r["infer_sessions_per_s"] > 0 and cfg.layers == [32]

@@ -129,3 +129,18 @@ def test_checkpoint_round_trip_into_grown_vocabulary(trained, tmp_path) -> None:
     torch.testing.assert_close(s_new[:, :60], model.score_next(test), rtol=1e-5, atol=1e-5)
     s2 = Sessions(items=np.array([70, 3]), offsets=np.array([0, 2]), n_items=75)
     assert torch.isfinite(grown.score_next(s2)).all()
+
+
+@pytest.mark.slow
+def test_p1_short_training_far_above_popularity(shared_data) -> None:
+    from recmodels.protocols import evaluate_sessions
+    from tasks.protocol_data import load_p1
+
+    torch.set_num_threads(1)
+    train, test, _ = load_p1(shared_data)
+    model = NARM(NARMConfig(learning_rate=5e-3, batch_size=128, n_epochs=2), device="cpu", seed=0)
+    model.fit(train)
+    res = evaluate_sessions(model, test)
+    assert res["n_predictions"] == 10152
+    # MostPopular scores HR@20 ~0.01 on P1
+    assert res["metrics"]["HR@20"] > 0.4 and res["metrics"]["MRR@20"] > 0.15

@@ -49,6 +49,15 @@ def most_popular_hr10(train: Interactions, targets: UserTargets) -> float:
     return float((ranks <= 10).double().mean())
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: one intra-op thread (on a shared, loaded runner, OpenMP spin-waits dominate)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data():
     return planted()
