@@ -218,8 +218,8 @@ def bench_train(
 
 
 @app.command()
-def demo(home: HomeOpt = None, days: int = 7, clicks_per_day: int = 50_000) -> None:
-    """The main job on embedded defaults: generate a log, backfill it, summarise, say where to query."""
+def demo(home: HomeOpt = None, days: int = 7, clicks_per_day: int = 20_000) -> None:
+    """The main job end to end on embedded defaults: generate, backfill, run a night, query the results."""
     from flows.demo import run_demo
 
     run_demo(_home(home), days=days, clicks_per_day=clicks_per_day)

@@ -1,38 +1,58 @@
-"""The README's main command: a synthetic multi-day log, backfilled and summarised, on embedded defaults."""
+"""The README's main command: the whole product on embedded defaults, on a generated log.
+
+Generates a multi-day synthetic click log, backfills it (ingest + validate every day, then train
+once), runs the last night (ingest, validate, features, train, P4, gate, publish, report), and
+shows what an analyst sees: the leaderboard and three example queries on published.duckdb.
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 
-from flows.ingest import backfill_ingest_flow, task_runner_for_fanout
-from flows.render import console, print_ingest, print_status
+from flows.nightly import backfill, nightly
+from flows.render import console, print_night, print_rows
 from tasks.config import Home
-from tasks.status import warehouse_status
+from tasks.query import run_query
+from tasks.sqlfiles import sql
 from tasks.synth import write_yoochoose_days
 
 START = date(2014, 4, 1)
+QUERIES = (
+    ("leaderboard: tonight's P4 figures and gate decisions", "demo/leaderboard"),
+    ("analyst query 1: one user's recommendations", "demo/user_recs"),
+    ("analyst query 2: items similar to the most recommended item", "demo/similar_items"),
+    ("analyst query 3: data volume per day", "demo/quality_trend"),
+)
 
 
-def run_demo(home: Home, days: int = 7, clicks_per_day: int = 50_000, seed: int = 0) -> dict:
+def run_demo(home: Home, days: int = 7, clicks_per_day: int = 20_000, seed: int = 0) -> dict:
     home.ensure()
     landing = home.root / "landing"
-    console.rule("[bold]1. generate a synthetic click log")
-    paths = write_yoochoose_days(landing, days=days, clicks_per_day=clicks_per_day, seed=seed,
+    last = START + timedelta(days=days)  # the night after the backfilled days
+    console.rule("[bold]1. generate a synthetic click log (planted popularity, clusters, sequences)")
+    paths = write_yoochoose_days(landing, days=days + 1, clicks_per_day=clicks_per_day, seed=seed,
                                  start_date=START, with_user=True)
-    console.print(f"{len(paths)} daily files, {days * clicks_per_day:,} clicks in {landing}")
-    console.rule("[bold]2. backfill: ingest + validate every day (Prefect flow, days fanned out)")
-    end = START + timedelta(days=days - 1)
-    results = backfill_ingest_flow.with_options(task_runner=task_runner_for_fanout())(
-        source="synthetic", path=str(landing), start=START.isoformat(), end=end.isoformat(), home=str(home.root)
-    )
-    for r in results:
-        print_ingest(r)
-    console.rule("[bold]3. what the warehouse holds")
-    st = warehouse_status(home)
-    print_status(st)
+    console.print(f"{len(paths)} daily files, {(days + 1) * clicks_per_day:,} clicks in {landing}")
+
+    console.rule(f"[bold]2. backfill {START} .. {last - timedelta(days=1)}: ingest + validate each day, train once")
+    config = os.environ.get("CLICKREC_NIGHT_CONFIG")
+    back = backfill(start=str(START), end=str(last - timedelta(days=1)), source="synthetic", path=str(landing),
+                    home=str(home.root), retrain="last", config=config)
+    console.print(f"{len(back['ingested'])} days ingested; night {back['nights'][0]['run_date']} trained")
+
+    console.rule(f"[bold]3. the nightly run for {last}")
+    result = nightly(run_date=str(last), source="synthetic", path=str(landing), home=str(home.root), config=config)
+    print_night(result)
+
+    console.rule("[bold]4. what analysts see (read-only published.duckdb)")
+    for title, name in QUERIES:
+        columns, rows = run_query(home, sql(name))
+        console.print(f"[bold]{title}[/bold]  (sql/{name}.sql)")
+        print_rows(columns, rows)
     console.print(
-        f"\nQuery it: `bash run.sh status`, or open {home.db} read-only with DuckDB (tables raw.clicks, "
-        f"quarantine.clicks, ops.ingest_files, ops.validation_results).\n"
-        f"Parquet lake: {home.clicks_lake}/event_date=YYYY-MM-DD/*.parquet   GX Data Docs: {home.gx}"
+        f"\nReport: {result['report']}\nAnalysts: clickrec query \"SELECT ...\" --home {home.root}  "
+        f"(or duckdb -readonly {home.published_db}); examples in sql/analyst/\n"
+        f"Parquet: {home.lake}/clicks/event_date=*/ and {home.lake}/recs/<table>/run_date=*/"
     )
-    return st
+    return result

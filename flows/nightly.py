@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.ingest import files_for_day, ingest_day_task
 from flows.train import train_night
 from tasks.config import Home, parse_day
+from tasks.faults import crash_point
 from tasks.ingest import IngestError, list_input_files
 from tasks.night import NightConfig, bundle_meta, prepare_night
 
@@ -85,6 +86,7 @@ def record_gate_publish_task(home: Home, run_id: str, run_date: date, bundle: st
                                   "decision": "published" if d.publish else "rejected", "reason": d.reason})
         finally:
             con.close()
+        crash_point("publish-after-promote")
         build_published(home, retention_days=cfg.retention_days)
     return decisions
 
@@ -116,8 +118,14 @@ def nightly(
     day = parse_day(run_date) if run_date else default_run_date()
     cfg = NightConfig.for_profile(source, Path(config) if config else None)
     from tasks.ingest import new_run_id
+    from tasks.locks import night_lock
 
-    run_id = new_run_id(f"nightly-{day}")
+    with night_lock(h, day):
+        return _night(h, day, cfg, source, path, skip_ingest, only, new_run_id(f"nightly-{day}"))
+
+
+def _night(h: Home, day: date, cfg: NightConfig, source: str, path: str, skip_ingest: bool,
+           only: list[str] | None, run_id: str) -> dict:
     stages: dict[str, float] = {}
     t = time.perf_counter()
     if not skip_ingest:

@@ -482,9 +482,9 @@ def autorec_rating_rmse(
     ratings: str | Path | tuple[np.ndarray, np.ndarray, np.ndarray],
     seed: int = 0,
     hidden: int = 500,
-    l2: float = 1.0,
-    epochs: int = 300,
-    lr: float = 1e-3,
+    l2: float = 300.0,  # from the paper's grid; ml-100k: 1 -> 1.02, 100 -> 0.954, 300 -> 0.930, 1000 -> 0.997
+    epochs: int = 100,
+    lr: float = 3e-3,
     batch_size: int = 64,
     device: str | torch.device | None = None,
 ) -> float:

@@ -114,7 +114,10 @@ class NARM(SessionRecommender):
     name = "narm"
 
     def __init__(
-        self, config: NARMConfig | dict[str, Any] | None = None, device: str | torch.device | None = None, seed: int = 0
+        self,
+        config: NARMConfig | dict[str, Any] | None = None,
+        device: str | torch.device | None = None,
+        seed: int = 0,
     ) -> None:
         if isinstance(config, dict):
             config = NARMConfig(**config)
@@ -131,7 +134,9 @@ class NARM(SessionRecommender):
         return asdict(self.config)
 
     @classmethod
-    def load(cls, directory: str | Path, n_items: int | None = None, device: str | torch.device | None = None) -> NARM:
+    def load(
+        cls, directory: str | Path, n_items: int | None = None, device: str | torch.device | None = None
+    ) -> NARM:
         """Load a checkpoint; ``n_items`` > the saved vocabulary appends new items (old items score as before)."""
         state, meta = load_checkpoint(Path(directory))
         if meta.get("model") != cls.name:
@@ -206,7 +211,11 @@ class NARM(SessionRecommender):
                 loss_sum += loss.detach() * len(rows)
             sched.step()
             epoch_loss = float(loss_sum) / max(n_pred, 1)
-            rec: dict[str, float] = {"epoch": epoch + 1, "loss": epoch_loss, "seconds": time.perf_counter() - t0}
+            rec: dict[str, float] = {
+                "epoch": epoch + 1,
+                "loss": epoch_loss,
+                "seconds": time.perf_counter() - t0,
+            }
             report.epochs = epoch + 1
             report.train_events += n_pred
             if not math.isfinite(epoch_loss):

@@ -155,13 +155,12 @@ def _bench_one(
 def _samples_per_epoch(model: TorchUserModel, train: Interactions) -> int:
     """Samples one full epoch draws (independent of the batch cap)."""
     cfg = model.config
-    if hasattr(cfg, "num_neg") and model.name in ("gmf", "mlp", "neumf"):
-        nnz = int(train.matrix.nnz)
-        return nnz * cfg.num_neg if cfg.loss == "bpr" else nnz * (1 + cfg.num_neg)
-    axis = 0 if getattr(model, "item_based", False) else 1
-    return int((np.diff(sp.csr_matrix(train.matrix).indptr) > 0).sum()) if axis == 1 else int(
-        (np.asarray(train.matrix.getnnz(axis=0)) > 0).sum()
-    )
+    m = sp.csr_matrix(train.matrix)
+    if model.name in ("gmf", "mlp", "neumf"):  # positives + num_neg negatives each (BPR: pairs)
+        return m.nnz * cfg.num_neg if cfg.loss == "bpr" else m.nnz * (1 + cfg.num_neg)
+    if getattr(model, "item_based", False):  # I-AutoRec: one sample per item with a rating
+        return int((m.getnnz(axis=0) > 0).sum())
+    return int((m.getnnz(axis=1) > 0).sum())  # one sample per user with a history
 
 
 def bench_user_train(

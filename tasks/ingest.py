@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from tasks.config import Home, UserInputError
+from tasks.faults import crash_point
 from tasks.profiles import CANONICAL_FIELDS, SourceProfile
 from tasks.sqlfiles import sql
 from tasks.warehouse import connect
@@ -350,6 +351,7 @@ def commit_run(home: Home, run_id: str, profile: SourceProfile, day: date | None
             raise
         finally:
             con.close()
+        crash_point("ingest-after-commit")
         return _publish_lake(home, day, files)
 
 

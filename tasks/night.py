@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from recmodels.data import Interactions, Sessions, UserTargets
 from tasks.config import Home, UserInputError
+from tasks.faults import crash_point
 from tasks.features import (
     FeatureConfig,
     build_features,
@@ -62,7 +63,9 @@ class NightConfig:
     def for_profile(cls, source: str, overrides: Path | None = None) -> NightConfig:
         cfg = cls(source=source)
         if source in ("sessionrec", "yoochoose"):  # anonymous sessions: the session is the "user"
-            cfg = replace(cfg, features=replace(cfg.features, entity="session", window_days=8), train_days=6)
+            # No per-user validation day exists for sessions, so the autoencoders train a fixed budget.
+            cfg = replace(cfg, features=replace(cfg.features, entity="session", window_days=8), train_days=6,
+                          model_params={"multvae": {"epochs": 30}, "multdae": {"epochs": 30}})
         elif source == "movielens":  # ratings of logged-in users: sessions derived with a gap
             cfg = replace(
                 cfg,
@@ -138,6 +141,7 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
     try:
         summary = build_features(con, start, end, cfg.features)
         spec = temporal_split(con, run_date, cfg.train_days)
+        crash_point("features-after-build")
         sessions = load_session_split(con, spec)
         _save_sessions(folder, "sessions_train", sessions.train)
         _save_sessions(folder, "sessions_valid", sessions.valid)

@@ -20,6 +20,7 @@ from recmodels.protocols import evaluate_sessions, evaluate_similarity, evaluate
 from recmodels.registry import create
 from recmodels.similarity import cosine_topk
 from recmodels.topk import session_topk
+from tasks.faults import crash_point
 from tasks.night import (
     bundle_meta,
     load_bundle_matrix,
@@ -49,6 +50,26 @@ def _refit_params(params: dict, model, best_epoch: int) -> dict | None:
         if key in cfg and best_epoch > 0:
             return {**params, key: best_epoch} | ({"patience": 0} if "patience" in cfg else {})
     return None
+
+
+def _fit(name: str, params: dict, device: str | None, seed: int, train, full, valid, has_valid: bool,
+         refit_full: bool):
+    """Early stopping on the validation day D-1, then (``refit_full``) the best epoch count again on
+    every day < D. Models without epochs (baselines) and nights without a validation day train once
+    on every day < D."""
+    model = create(name, config=params or None, device=device, seed=seed)
+    trainable = hasattr(model, "module") and any(k in model.config_dict() for k in EPOCH_KEYS)
+    if not (trainable and has_valid):
+        return model, model.fit(full, None)
+    report = model.fit(train, valid)
+    refit = _refit_params(params, model, report.best_epoch) if refit_full else None
+    if refit is None:
+        return model, report
+    final = create(name, config=refit, device=device, seed=seed)
+    final_report = final.fit(full, None)
+    final_report.valid_metrics = report.valid_metrics  # the figures that chose the epoch count
+    final_report.best_epoch = report.best_epoch
+    return final, final_report
 
 
 def train_one(
@@ -84,13 +105,8 @@ def train_one(
     if family == "session":
         train, valid = load_bundle_sessions(bundle, "sessions_train"), load_bundle_sessions(bundle, "sessions_valid")
         full, test = load_bundle_sessions(bundle, "sessions_train_full"), load_bundle_sessions(bundle, "sessions_test")
-        model = create(model_name, config=params or None, device=device, seed=seed)
+        model, report = _fit(model_name, params, device, seed, train, full, valid, valid.n_sessions > 0, refit_full)
         assert isinstance(model, SessionRecommender)
-        report = model.fit(train, valid if valid.n_sessions else None)
-        refit = _refit_params(params, model, report.best_epoch) if refit_full else None
-        if refit is not None or not hasattr(model, "module"):
-            model = create(model_name, config=refit or params or None, device=device, seed=seed)
-            model.fit(full, None)
         train_s = time.perf_counter() - t0
         if test.n_sessions:
             rows += _metrics_rows("P4-session", evaluate_sessions(model, test, ks=(10, 20)))
@@ -102,13 +118,8 @@ def train_one(
         full = load_bundle_matrix(bundle, "users_train_full")
         valid = load_bundle_targets(bundle, "users_valid")
         test = load_bundle_targets(bundle, "users_test")
-        model = create(model_name, config=params or None, device=device, seed=seed)
+        model, report = _fit(model_name, params, device, seed, train, full, valid, len(valid.users) > 0, refit_full)
         assert isinstance(model, UserRecommender)
-        report = model.fit(train, valid if len(valid.users) else None)
-        refit = _refit_params(params, model, report.best_epoch) if refit_full else None
-        if refit is not None or not hasattr(model, "module"):
-            model = create(model_name, config=refit or params or None, device=device, seed=seed)
-            model.fit(full, None)
         train_s = time.perf_counter() - t0
         if len(test.users):
             rows += _metrics_rows("P4-user", evaluate_users(model, test, ks=(10, 20)))
@@ -137,6 +148,7 @@ def train_one(
                 sim_valid = evaluate_similarity(sim_idx, sim_val, src, tgt, ks=(20,))
                 report.valid_metrics = {**report.valid_metrics, **{f"sim_{k}": v for k, v in sim_valid["metrics"].items()}}
 
+    crash_point("train-after-fit")
     ckpt = models_dir / label / version
     try:
         model.save(ckpt, extra_meta={"run_date": meta["run_date"], "fit": report.to_dict(), "metrics": rows})

@@ -53,7 +53,13 @@ NARM_SMALL: dict[str, Any] = dict(
     lr_decay=0.75,
     n_epochs=10,
 )
-NARM_LARGE: dict[str, Any] = {**NARM_SMALL, "learning_rate": 1e-3, "batch_size": 512, "lr_decay": 1.0, "n_epochs": 5}
+NARM_LARGE: dict[str, Any] = {
+    **NARM_SMALL,
+    "learning_rate": 1e-3,
+    "batch_size": 512,
+    "lr_decay": 1.0,
+    "n_epochs": 5,
+}
 
 
 def default_params(name: str, n_train_events: int) -> dict[str, Any]:

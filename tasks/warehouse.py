@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,17 +31,27 @@ def _config(home: Home) -> dict[str, object]:
     }
 
 
-def connect(home: Home, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the working database (creating the schema on a read-write open)."""
+def connect(home: Home, read_only: bool = False, wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the working database (creating the schema on a read-write open).
+
+    DuckDB refuses a file another process holds read-write; connections here are short, so we wait
+    for the holder to let go (``CLICKREC_LOCK_WAIT_SECONDS``, default 600) instead of failing.
+    """
     home.ensure()
-    try:
-        con = duckdb.connect(str(home.db), read_only=read_only, config=_config(home))
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise UserInputError(
-                f"{home.db}: the warehouse is in use by another clickrec process; wait for it to finish"
-            ) from None
-        raise
+    wait = float(os.environ.get("CLICKREC_LOCK_WAIT_SECONDS", 600)) if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con = duckdb.connect(str(home.db), read_only=read_only, config=_config(home))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise UserInputError(
+                    f"{home.db}: the warehouse is held by another process for over {wait:.0f} s; try again later"
+                ) from None
+            time.sleep(0.25)  # waiting on another process's file lock
     if not read_only:
         for name in SCHEMA_FILES + tuple(_extra_schemas()):
             con.execute(sql(name))

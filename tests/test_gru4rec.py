@@ -132,7 +132,10 @@ def test_row_optimizer_is_indexed_adagrad_with_momentum() -> None:
     before = state[:, 0].clone()
     opt = _RowOptimizer(state, cfg)
     for uniq, g in (
-        (torch.tensor([1, 3, 4, 4]), torch.tensor([[1.0, -2.0], [0.5, 0.5], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)),
+        (
+            torch.tensor([1, 3, 4, 4]),
+            torch.tensor([[1.0, -2.0], [0.5, 0.5], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64),
+        ),
         (torch.tensor([1, 4]), torch.tensor([[2.0, 1.0], [0.0, 0.0]], dtype=torch.float64)),
     ):
         opt.step(uniq, state.index_select(0, uniq), g)
@@ -230,7 +233,9 @@ def test_variants_learn_the_planted_structure(over: dict) -> None:
 def test_hand_written_backward_equals_autograd(layers: list[int]) -> None:
     torch.set_num_threads(1)
     train = planted_log(200, 30, seed=7)
-    cfg = GRU4RecConfig(**{**SMALL, "layers": layers, "n_epochs": 1, "dropout_p_hidden": 0.3, "dropout_p_embed": 0.2})
+    cfg = GRU4RecConfig(
+        **{**SMALL, "layers": layers, "n_epochs": 1, "dropout_p_hidden": 0.3, "dropout_p_embed": 0.2}
+    )
     states = []
     for manual in (True, False):
         model = GRU4Rec(cfg, device="cpu", seed=3)
@@ -327,3 +332,20 @@ def test_bench_one_counts_events_and_flops() -> None:
     per_event = 3 * (2 * (16 + 64) * 33 + 2 * 3 * 32 * (32 + 32))  # output + one GRU layer, fwd + bwd
     assert r["train_gflops"] == pytest.approx(per_event * r["train_events_per_s"] / 1e9)
     assert r["infer_sessions_per_s"] > 0 and cfg.layers == [32]
+
+
+def test_validation_keeps_best_epoch_and_patience_stops() -> None:
+    from recmodels.session_batching import validation_mrr
+
+    torch.set_num_threads(1)
+    train = planted_log(300, 30, seed=11)
+    valid = planted_log(80, 30, seed=12)
+    # lr 1.0 with momentum 0.9 overshoots after a few epochs: "best" is not "last" and patience stops
+    cfg = GRU4RecConfig(**{**SMALL, "n_epochs": 8, "learning_rate": 1.0, "momentum": 0.9, "patience": 2})
+    model = GRU4Rec(cfg, device="cpu", seed=0)
+    rep = model.fit(train, valid)
+    scores = [h["valid_MRR@20"] for h in rep.history]
+    best = max(scores)
+    assert rep.valid_metrics["MRR@20"] == best and scores[rep.best_epoch - 1] == best
+    assert rep.epochs < 8 and rep.best_epoch == rep.epochs - 2  # stopped after 2 epochs without gain
+    assert validation_mrr(model, valid)["MRR@20"] == pytest.approx(best, abs=1e-9)

@@ -69,7 +69,11 @@ def trained() -> tuple[NARM, Sessions, Sessions]:
     torch.set_num_threads(1)
     train = planted_log(1500, 60, seed=1)
     test = planted_log(300, 60, seed=2)
-    model = NARM(NARMConfig(embedding=24, hidden=32, batch_size=64, learning_rate=5e-3, n_epochs=6), device="cpu", seed=0)
+    model = NARM(
+        NARMConfig(embedding=24, hidden=32, batch_size=64, learning_rate=5e-3, n_epochs=6),
+        device="cpu",
+        seed=0,
+    )
     rep = model.fit(train)
     assert rep.train_events == 6 * int((train.lengths - 1).sum())  # every prefix of every session, each epoch
     return model, train, test

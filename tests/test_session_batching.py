@@ -89,7 +89,9 @@ def test_pad_sessions_and_keep_last() -> None:
 def test_length_bucketed_batches_partition_sessions() -> None:
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 20, size=1000)
-    batches = length_bucketed_batches(lengths, batch_targets=100, gen=np.random.default_rng(1), pool_batches=4)
+    batches = length_bucketed_batches(
+        lengths, batch_targets=100, gen=np.random.default_rng(1), pool_batches=4
+    )
     allidx = np.concatenate(batches)
     np.testing.assert_array_equal(np.sort(allidx), np.flatnonzero(lengths >= 2))
     preds = np.array([int((lengths[b] - 1).sum()) for b in batches])

@@ -1,0 +1,22 @@
+"""Fault injection for the crash-safety tests: ``CLICKREC_CRASH_AT=<point>`` SIGKILLs the process there.
+
+Points sit where a crash hurts most: between two writes that must agree. Unset, a point costs one
+environment lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = (
+    "ingest-after-commit",  # raw.clicks committed, Parquet not yet renamed into the lake
+    "features-after-build",  # features committed, bundle half exported
+    "train-after-fit",  # a model fitted, checkpoint not saved
+    "publish-after-promote",  # some models promoted in the working db, published.duckdb not rebuilt
+)
+
+
+def crash_point(name: str) -> None:
+    if os.environ.get("CLICKREC_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,121 @@
+"""Crash safety and overlapping runs, with real processes: SIGKILL at named points, real file locks.
+
+Each scenario runs the real CLI in a subprocess (its own temporary Prefect API), on a small synthetic
+log, with deterministic models (baselines) so that "identical published tables" is a fair demand.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tasks.config import Home
+from tasks.faults import POINTS
+from tasks.locks import night_lock, warehouse_run_lock
+from tasks.synth import write_yoochoose_days
+
+REPO = Path(__file__).resolve().parent.parent
+NIGHT = "2014-04-04"
+ONLY = "pop,spop,pop-user,ease"
+TABLES = ("recs.user_topn", "recs.session_next", "recs.item_similar")
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    return dict(os.environ, PREFECT_HOME=str(tmp / "prefect"), CLICKREC_LOCK_WAIT_SECONDS="300",
+                PREFECT_LOGGING_LEVEL="CRITICAL")
+
+
+def _cli(args: list[str], env: dict, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=900, **kw)
+
+
+def _night_args(home: Path, landing: Path, day: str = NIGHT) -> list[str]:
+    return ["nightly", "--source", "synthetic", "--path", str(landing), "--date", day, "--home", str(home),
+            "--only", ONLY]
+
+
+def _published(home: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(home / "published.duckdb"), read_only=True)
+    try:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}  # noqa: S608 - fixed names
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """A home with three backfilled days (no training yet) and the landing folder with a fourth."""
+    root = tmp_path_factory.mktemp("reliability")
+    landing = root / "landing"
+    write_yoochoose_days(landing, days=4, clicks_per_day=3000, seed=3, with_user=True)
+    env = _env(root)
+    home = root / "template"
+    proc = _cli(["backfill", "--source", "synthetic", "--path", str(landing), "--start", "2014-04-01",
+                 "--end", "2014-04-03", "--retrain", "none", "--home", str(home)], env)
+    assert proc.returncode == 0, proc.stderr
+    return home, landing, env
+
+
+@pytest.fixture(scope="module")
+def reference(template, tmp_path_factory) -> dict[str, list[tuple]]:
+    home, landing, env = template
+    ref = tmp_path_factory.mktemp("ref") / "home"
+    shutil.copytree(home, ref)
+    proc = _cli(_night_args(ref, landing), env)
+    assert proc.returncode == 0, proc.stderr
+    tables = _published(ref)
+    assert tables["recs.session_next"] and tables["recs.user_topn"]  # a meaningful comparison
+    return tables
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_then_rerun_publishes_identical_tables(point, template, reference, tmp_path):
+    home, landing, env = template
+    work = tmp_path / "home"
+    shutil.copytree(home, work)
+    crashed = _cli(_night_args(work, landing), env | {"CLICKREC_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    # Nothing half-written is visible: either no published file yet, or a complete, openable one.
+    if (work / "published.duckdb").exists():
+        _published(work)
+    assert not list((work / "lake" / "clicks").rglob("*.tmp*"))
+    rerun = _cli(_night_args(work, landing), env)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert _published(work) == reference
+
+
+def test_same_night_twice_refuses_the_second_run(template, tmp_path):
+    home, landing, env = template
+    work = tmp_path / "home"
+    shutil.copytree(home, work)
+    with night_lock(Home.resolve(work), __import__("datetime").date.fromisoformat(NIGHT)):
+        second = _cli(_night_args(work, landing), env)
+    assert second.returncode == 1
+    assert "already running" in second.stderr and "Traceback" not in second.stderr
+    assert not (work / "published.duckdb").exists()  # the refused run changed nothing
+
+
+def test_another_night_waits_for_the_warehouse(template, tmp_path):
+    home, landing, env = template
+    work = tmp_path / "home"
+    shutil.copytree(home, work)
+    with warehouse_run_lock(Home.resolve(work)):
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *_night_args(work, landing)], env=env,
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Handshake, not a sleep: the run announces that it waits for the warehouse.
+        line = proc.stderr.readline()
+        while line and "waiting for the warehouse" not in line:
+            line = proc.stderr.readline()
+        assert "waiting for the warehouse" in line
+        assert proc.poll() is None and not (work / "published.duckdb").exists()
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-2000:]
+    assert _published(work)["recs.session_next"]
