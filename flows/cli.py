@@ -200,6 +200,25 @@ def bench_ingest(
     _write_json(json_out, result)
 
 
+@bench_app.command("nightly")
+def bench_nightly(
+    clicks: Annotated[int, typer.Option(min=10_000)] = 3_300_000,
+    items: Annotated[int, typer.Option(min=100)] = 50_000,
+    days: Annotated[int, typer.Option(min=3)] = 7,
+    json_out: JsonOpt = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default a temp dir, removed after).")] = None,
+) -> None:
+    """Time and peak memory per stage of a night on a synthetic log (each stage in its own process)."""
+    from flows.render import print_rows
+    from tasks.bench_nightly import bench_nightly as run
+
+    result = run(clicks, items, days, workdir)
+    rows = result["stages"]
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("stage", "seconds", "peak_rss_mb"), k))
+    print_rows(keys, [tuple(r.get(k, "") for k in keys) for r in rows])
+    _write_json(json_out, result)
+
+
 @bench_app.command("train")
 def bench_train(
     model: Annotated[str, typer.Option(help="gru4rec | narm | neumf | multvae | ...")],
@@ -218,7 +237,7 @@ def bench_train(
 
 
 @app.command()
-def demo(home: HomeOpt = None, days: int = 7, clicks_per_day: int = 20_000) -> None:
+def demo(home: HomeOpt = None, days: int = 7, clicks_per_day: int = 10_000) -> None:
     """The main job end to end on embedded defaults: generate, backfill, run a night, query the results."""
     from flows.demo import run_demo
 

@@ -742,6 +742,7 @@ def write_report(home: Home, data: ReportData) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(render_report_html(data))
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is for whoever reads the home folder
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -206,7 +206,7 @@ def _prepare(
         finally:
             con.execute(sql("validate/detach_history"))
     else:
-        database = con.execute("SELECT current_database()").fetchone()[0]
+        database = con.execute(sql("validate/current_database")).fetchall()[0][0]
         if con.execute(sql("validate/raw_clicks_exists"), {"database": database}).fetchone()[0]:
             con.execute(sql("validate/history_local"), window)
     con.execute(sql("validate/day_counts"), window)
@@ -351,7 +351,7 @@ def validate_batch(
         bad_days = con.execute(
             sql("validate/day_failures"), {"min_ratio": rules.min_day_ratio, "max_ratio": rules.max_day_ratio}
         ).fetchall()
-        day_rows = con.execute("SELECT count(*), count(ratio) FROM staging.validate_day_counts").fetchone()
+        day_rows = con.execute(sql("validate/day_check_counts")).fetchall()[0]
 
         records, failures, drift = [], [], []
         validated_at = _utc_now()
@@ -364,14 +364,14 @@ def validate_batch(
         if drift:
             raise SuiteRouterDriftError(f"{batch}: GX suite and SQL router disagree: " + "; ".join(drift))
 
-        con.execute("BEGIN")
+        con.begin()
         con.execute(sql("validate/quarantine_clear"), {"run_id": run_id})
         con.execute(
             sql("validate/quarantine_insert"), {"run_id": run_id, "quarantined_at": validated_at}
         )
         con.execute(sql("validate/clear_results"), {"run_id": run_id, "batch": batch})
         con.executemany(sql("validate/store_result"), records)
-        con.execute("COMMIT")
+        con.commit()
     finally:
         con.close()
 

@@ -6,11 +6,13 @@ log, with deterministic models (baselines) so that "identical published tables" 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -32,9 +34,24 @@ def _env(tmp: Path) -> dict[str, str]:
                 PREFECT_LOGGING_LEVEL="CRITICAL")
 
 
-def _cli(args: list[str], env: dict, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=REPO, timeout=900, **kw)
+def _cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    """Run the CLI in its own session, output to files: a SIGKILLed run leaves its temporary Prefect
+    server orphaned with our pipes open, so we wait for the process itself, then end its group."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], stdout=out, stderr=err, text=True,
+                                env=env, cwd=REPO, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=900)
+        finally:
+            _end_group(proc.pid)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, rc, out.read(), err.read())
+
+
+def _end_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _night_args(home: Path, landing: Path, day: str = NIGHT) -> list[str]:
@@ -109,13 +126,18 @@ def test_another_night_waits_for_the_warehouse(template, tmp_path):
     shutil.copytree(home, work)
     with warehouse_run_lock(Home.resolve(work)):
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *_night_args(work, landing)], env=env,
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
         # Handshake, not a sleep: the run announces that it waits for the warehouse.
         line = proc.stderr.readline()
         while line and "waiting for the warehouse" not in line:
             line = proc.stderr.readline()
         assert "waiting for the warehouse" in line
         assert proc.poll() is None and not (work / "published.duckdb").exists()
-    out, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err[-2000:]
+    try:
+        rc = proc.wait(timeout=900)
+        err = proc.stderr.read()
+    finally:
+        _end_group(proc.pid)
+    assert rc == 0, err[-2000:]
     assert _published(work)["recs.session_next"]
