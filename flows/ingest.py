@@ -100,31 +100,36 @@ def ingest_flow(source: str, path: str, day: str | None = None, home: str | None
 
 
 @task(name="ingest-day", cache_policy=NO_CACHE)
-def ingest_day_task(home: Home, source: str, files: list[Path], day: date) -> dict:
-    """One day of a backfill: stage its files, then commit (serialised on the warehouse)."""
-    return ingest(home, load_profile(source), files, day=day, run_id=new_run_id(f"backfill-{day}")).to_dict()
+def ingest_day_task(home: Home, source: str, files: list[Path], day: date | tuple[date, date]) -> dict:
+    """One day (or one range) of a backfill: stage its files, then commit (serialised on the warehouse)."""
+    label = day if isinstance(day, date) else f"{day[0]}-{day[1]}"
+    return ingest(home, load_profile(source), files, day=day, run_id=new_run_id(f"backfill-{label}")).to_dict()
 
 
 @flow(name="backfill-ingest", log_prints=False)
 def backfill_ingest_flow(source: str, path: str, start: str, end: str, home: str | None = None) -> list[dict]:
-    """Ingest and validate every day of [start, end]; days fan out on the flow's task runner.
+    """Ingest and validate every day of [start, end], replacing those days whole.
 
-    Run it as ``backfill_ingest_flow.with_options(task_runner=task_runner_for_fanout())`` to pick
-    threads or a Dask cluster from the environment (the CLI does).
+    Daily landing files (a date in the name) fan out one task per day on the flow's task runner;
+    run it as ``backfill_ingest_flow.with_options(task_runner=task_runner_for_fanout())`` to pick
+    threads or a Dask cluster from the environment (the CLI does). Files spanning many days (no
+    date in the name) are read once for the whole range instead of once per day.
     """
     h = Home.resolve(home).ensure()
     d0, d1 = parse_day(start, "--start"), parse_day(end, "--end")
     if d1 < d0:
         raise IngestError(f"--end {d1} is before --start {d0}")
     files = list_input_files(Path(path))
+    if not all(_DAY_IN_NAME.search(f.name) for f in files):
+        return [ingest_day_task(h, source, files, (d0, d1))]
     days = [d0 + timedelta(days=i) for i in range((d1 - d0).days + 1)]
-    futures = [ingest_day_task.submit(h, source, files_for_day(files, d), d) for d in days]
+    futures = [(d, ingest_day_task.submit(h, source, files_for_day(files, d), d)) for d in days if files_for_day(files, d)]
     results, errors = [], []
-    for d, fut in zip(days, futures, strict=True):
+    for d, fut in futures:
         try:
             results.append(fut.result())
         except IngestError as exc:
             errors.append(f"{d}: {exc}")
     if errors:
-        raise IngestError(f"{len(errors)} of {len(days)} day(s) failed: " + " | ".join(errors))
+        raise IngestError(f"{len(errors)} of {len(futures)} day(s) failed: " + " | ".join(errors))
     return results

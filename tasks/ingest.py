@@ -95,6 +95,22 @@ class IngestReport:
         }
 
 
+Days = date | tuple[date, date] | None  # one day (--date), an inclusive range (backfill), or all
+
+
+def day_span(day: Days) -> dict[str, date | None]:
+    """SQL parameters of a run's day scope."""
+    if isinstance(day, tuple):
+        return {"day_from": day[0], "day_to": day[1]}
+    return {"day_from": day, "day_to": day}
+
+
+def day_label(day: Days) -> str | None:
+    if isinstance(day, tuple):
+        return f"{day[0]}..{day[1]}" if day[0] != day[1] else str(day[0])
+    return str(day) if day else None
+
+
 def new_run_id(kind: str = "ingest") -> str:
     return f"{kind}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
@@ -187,7 +203,7 @@ def stage_file(
     profile: SourceProfile,
     home: Home,
     run_id: str,
-    day: date | None,
+    day: Days,
     validate: Callable[..., list[dict]] | None = None,
     whole_day: bool = False,
 ) -> FileReport:
@@ -229,7 +245,7 @@ def _stage_into(
     compression: str,
     home: Home,
     run_id: str,
-    day: date | None,
+    day: Days,
     report: FileReport,
     validate: Callable[..., list[dict]] | None,
     whole_day: bool,
@@ -291,18 +307,18 @@ def _stage_into(
     con = duckdb.connect(str(scratch), config=SCRATCH_CONFIG)
     try:
         con.execute(sql("ingest/quarantine_bad_lines_move"))
-        [counts] = con.execute(sql("ingest/file_counts"), {"day": day}).fetchall()
+        [counts] = con.execute(sql("ingest/file_counts"), day_span(day)).fetchall()
         dup, rejected, other, accepted, _batch_rows, min_ts, max_ts = counts
         report.rows_duplicate, report.rows_other_days, report.rows_accepted = dup, other, accepted
         report.rows_quarantined = n_bad + rejected
         report.min_ts, report.max_ts = min_ts, max_ts
         report.check_invariant()
-        report.days = [str(d) for (d,) in con.execute(sql("ingest/accepted_days"), {"day": day}).fetchall()]
+        report.days = [str(d) for (d,) in con.execute(sql("ingest/accepted_days"), day_span(day)).fetchall()]
         if accepted:
             with _timed(report, "write_lake"):
                 con.execute(
                     sql("ingest/write_lake"),
-                    {"run_id": run_id, "ingested_at": datetime.now(UTC).replace(tzinfo=None), "day": day,
+                    {"run_id": run_id, "ingested_at": datetime.now(UTC).replace(tzinfo=None), **day_span(day),
                      "out": str(scratch.with_suffix(".lake"))},
                 )
     finally:
@@ -310,21 +326,21 @@ def _stage_into(
 
 
 def _default_validate(
-    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: date | None, whole_day: bool
+    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: Days, whole_day: bool
 ) -> list[dict]:
     from tasks.ingest_checks import validate_scratch
 
     return validate_scratch(scratch, run_id, batch, profile, home, day, whole_day)
 
 
-def commit_run(home: Home, run_id: str, profile: SourceProfile, day: date | None, files: Sequence[FileReport]) -> list[str]:
+def commit_run(home: Home, run_id: str, profile: SourceProfile, day: Days, files: Sequence[FileReport]) -> list[str]:
     """Make the run visible: one DuckDB transaction, then atomic renames into the lake."""
     source_files = [f.source_file for f in files]
     with WAREHOUSE_WRITE_LOCK:
         con = connect(home)
         try:
             con.begin()
-            con.execute(sql("ingest/commit_run"), {"day": day, "source_files": source_files})
+            con.execute(sql("ingest/commit_run"), day_span(day) | {"source_files": source_files})
             for f in files:
                 parts = sorted(str(p) for p in Path(f.scratch).with_suffix(".lake").glob("event_date=*/*.parquet"))
                 if parts:
@@ -339,7 +355,7 @@ def commit_run(home: Home, run_id: str, profile: SourceProfile, day: date | None
                     sql("ingest/record_file"),
                     {
                         "run_id": run_id, "source_file": f.source_file, "path": f.path, "profile": profile.name,
-                        "day": day, "sha256": f.sha256, "size_bytes": f.size_bytes, "rows_read": f.rows_read,
+                        **day_span(day), "sha256": f.sha256, "size_bytes": f.size_bytes, "rows_read": f.rows_read,
                         "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined,
                         "rows_duplicate": f.rows_duplicate, "rows_other_days": f.rows_other_days,
                         "min_ts": f.min_ts, "max_ts": f.max_ts,
@@ -355,7 +371,7 @@ def commit_run(home: Home, run_id: str, profile: SourceProfile, day: date | None
         return _publish_lake(home, day, files)
 
 
-def _publish_lake(home: Home, day: date | None, files: Sequence[FileReport]) -> list[str]:
+def _publish_lake(home: Home, day: Days, files: Sequence[FileReport]) -> list[str]:
     """Rename each file's new partition files into place, then drop what they replace."""
     lake = home.clicks_lake
     keys = {file_key(f.source_file) for f in files}
@@ -373,8 +389,11 @@ def _publish_lake(home: Home, day: date | None, files: Sequence[FileReport]) -> 
                 os.replace(pq, target)
                 placed.add(target)
             touched.add(part.name)
-    # Stale files: with --date, everything else in that day; otherwise these sources' old files.
-    scope = [lake / f"event_date={day}"] if day else sorted(lake.glob("event_date=*"))
+    # Stale files: with a day scope, everything else in those days; otherwise these sources' old files.
+    span = day_span(day)
+    scope = sorted(lake.glob("event_date=*"))
+    if span["day_from"] is not None:
+        scope = [p for p in scope if span["day_from"].isoformat() <= p.name.split("=", 1)[1] <= span["day_to"].isoformat()]
     for part in scope:
         for pq in part.glob("*.parquet"):
             if pq in placed:
@@ -402,12 +421,13 @@ def ingest(
     home: Home,
     profile: SourceProfile,
     paths: Sequence[Path],
-    day: date | None = None,
+    day: Days = None,
     run_id: str | None = None,
     validate: Callable[..., list[dict]] | None = None,
     on_file: Callable[[FileReport], None] | None = None,
 ) -> IngestReport:
-    """Ingest ``paths`` (files) with ``profile``; ``day`` restricts the run to, and replaces, one day."""
+    """Ingest ``paths`` (files) with ``profile``; ``day`` (a date or an inclusive ``(start, end)``)
+    restricts the run to, and replaces, those days whole."""
     home.ensure()
     run_id = run_id or new_run_id()
     reports: list[FileReport] = []
@@ -416,10 +436,11 @@ def ingest(
         if len(set(names)) != len(names):
             raise IngestError("two input files share a name; file names are the lineage key (source_file)")
         for p in paths:
-            reports.append(stage_file(Path(p), profile, home, run_id, day, validate, day is not None and len(paths) == 1))
+            whole_day = isinstance(day, date) and len(paths) == 1
+            reports.append(stage_file(Path(p), profile, home, run_id, day, validate, whole_day))
             if on_file:
                 on_file(reports[-1])
         days = commit_run(home, run_id, profile, day, reports)
     finally:
         cleanup_scratch(reports)
-    return IngestReport(run_id=run_id, profile=profile.name, day=str(day) if day else None, files=reports, days_written=days)
+    return IngestReport(run_id=run_id, profile=profile.name, day=day_label(day), files=reports, days_written=days)

@@ -17,8 +17,8 @@ _GX_LOCK = threading.Lock()
 
 
 def validate_scratch(
-    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: date | None = None,
-    whole_day: bool = False,
+    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home,
+    day: date | tuple[date, date] | None = None, whole_day: bool = False,
 ) -> list[dict]:
     """Validate ``staging.batch`` in a scratch database; a table-level failure fails the file.
 
@@ -30,7 +30,8 @@ def validate_scratch(
     from tasks.validate import ValidationRules, validate_batch
 
     required = ["item_id", "ts"] + (["session_id"] if profile.has_session else ["user_id"])
-    rules = ValidationRules(required=tuple(required), day=day)
+    day_from, day_to = day if isinstance(day, tuple) else (day, day)
+    rules = ValidationRules(required=tuple(required), day=day_from, day_to=day_to)
     if not whole_day:
         rules = replace(rules, min_day_ratio=0.0, max_day_ratio=float("inf"))
     # The history comes from the working database, attached read-only: not while this process writes it.

@@ -80,7 +80,8 @@ class ValidationRules:
     id_regex: str = DEFAULT_ID_REGEX
     event_types: frozenset[str] = DEFAULT_EVENT_TYPES
     # Accepted rows of a day / mean daily rows of the trailing_days before it in raw.clicks.
-    day: date | None = None  # a --date run: only this day's volume is checked (other days' rows are not this run's)
+    day: date | None = None  # a --date / range run: only [day, day_to]'s volume is checked (other days' rows
+    day_to: date | None = None  # are not this run's); day_to defaults to day
     min_day_ratio: float = 0.2
     max_day_ratio: float = 5.0
     trailing_days: int = 7
@@ -195,7 +196,7 @@ def _prepare(
     )
     timings["router"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    con.execute(sql("validate/batch_days"), {"day": rules.day})
+    con.execute(sql("validate/batch_days"), {"day_from": rules.day, "day_to": rules.day_to or rules.day})
     con.execute(sql("validate/history_init"))
     window = {"trailing_days": rules.trailing_days}
     if history_db is not None:

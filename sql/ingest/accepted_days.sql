@@ -2,5 +2,5 @@
 SELECT DISTINCT b.event_date
 FROM staging.batch AS b
 ANTI JOIN staging.rejects AS r USING (source_row)
-WHERE NOT b.is_duplicate AND ($day IS NULL OR b.event_date = $day)
+WHERE NOT b.is_duplicate AND ($day_from IS NULL OR b.event_date BETWEEN $day_from AND $day_to)
 ORDER BY 1;

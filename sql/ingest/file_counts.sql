@@ -9,8 +9,8 @@ WITH b AS (
 SELECT
     count(*) FILTER (WHERE is_duplicate) AS duplicates,
     count(*) FILTER (WHERE NOT is_duplicate AND rejected) AS rejected,
-    count(*) FILTER (WHERE NOT is_duplicate AND NOT rejected AND $day IS NOT NULL AND event_date <> $day) AS other_days,
-    count(*) FILTER (WHERE NOT is_duplicate AND NOT rejected AND ($day IS NULL OR event_date = $day)) AS accepted,
+    count(*) FILTER (WHERE NOT is_duplicate AND NOT rejected AND $day_from IS NOT NULL AND event_date NOT BETWEEN $day_from AND $day_to) AS other_days,
+    count(*) FILTER (WHERE NOT is_duplicate AND NOT rejected AND ($day_from IS NULL OR event_date BETWEEN $day_from AND $day_to)) AS accepted,
     count(*) AS batch_rows,
     min(ts) FILTER (WHERE NOT is_duplicate AND NOT rejected) AS min_ts,
     max(ts) FILTER (WHERE NOT is_duplicate AND NOT rejected) AS max_ts

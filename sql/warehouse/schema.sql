@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS ops.ingest_files (
     source_file   VARCHAR NOT NULL,     -- file name (the lineage key in raw.clicks)
     path          VARCHAR NOT NULL,     -- full path as read
     profile       VARCHAR NOT NULL,
-    day           DATE,                 -- the day this run was restricted to (--date), NULL for all days
+    day           DATE,                 -- first day this run was restricted to (--date / backfill range), NULL for all
+    day_to        DATE,                 -- last day of that range (= day for --date)
     sha256        VARCHAR NOT NULL,
     size_bytes    BIGINT NOT NULL,
     rows_read     BIGINT NOT NULL,
