@@ -224,14 +224,21 @@ def bench_train(
     model: Annotated[str, typer.Option(help="gru4rec | narm | neumf | multvae | ...")],
     data: Annotated[Path | None, typer.Option(help="Data folder (default ../shared/data).")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 1,
+    synthetic_clicks: Annotated[int, typer.Option(help="Session models: synthetic log size (0 skips).")] = 10_000_000,
+    synthetic_users: Annotated[int, typer.Option(help="User models: synthetic users.")] = 100_000,
+    synthetic_items: Annotated[int, typer.Option(help="User models: synthetic items.")] = 50_000,
     json_out: JsonOpt = None,
 ) -> None:
     """Training / scoring throughput next to this machine's matmul peak, measured in the same run."""
     if model in ("gru4rec", "narm"):
-        from tasks.bench_session_train import bench_session_train as run
+        from tasks.bench_session_train import bench_session_train
+
+        result = bench_session_train(model=model, data_dir=data, epochs=epochs, synthetic_clicks=synthetic_clicks)
     else:
-        from tasks.bench_user_train import bench_user_train as run
-    result = run(model=model, data_dir=data, epochs=epochs)
+        from tasks.bench_user_train import bench_user_train
+
+        result = bench_user_train(model=model, data_dir=data, epochs=epochs, synthetic_users=synthetic_users,
+                                  synthetic_items=synthetic_items)
     typer.echo(json.dumps(result, indent=2, default=str))
     _write_json(json_out, result)
 
