@@ -72,6 +72,9 @@ class NightConfig:
                 features=replace(cfg.features, derive_sessions_from_user=True, entity="user", window_days=400,
                                  min_item_support=2),
                 train_days=365,
+                # Sessions derived from ratings are long (a user rates dozens of films at once): NARM
+                # attends over every prefix, so cap its window and budget.
+                model_params={"narm": {"max_len": 50, "n_epochs": 5}},
             )
         if overrides is not None:
             cfg = cfg.merged(tomllib.loads(Path(overrides).read_text()))
