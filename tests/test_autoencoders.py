@@ -166,7 +166,7 @@ class _FixedScores(UserRecommender):
         self.n_items = scores.shape[1]
 
     def fit(self, train, valid=None):  # pragma: no cover - not trained
-        raise NotImplementedError
+        raise AssertionError("a fixed-score test double is never trained")
 
     def score_users(self, users, history):
         return self.s[torch.as_tensor(users)]

@@ -37,7 +37,7 @@ class _Peek(SessionRecommender):
         self.calls: list[int] = []
 
     def fit(self, train, valid=None):
-        raise NotImplementedError
+        raise AssertionError("a fixed-score test double is never trained")
 
     def score_next(self, sessions: Sessions) -> torch.Tensor:
         self.calls.append(len(sessions.items))
@@ -110,7 +110,7 @@ class _FixedUser(UserRecommender):
         self.seen_history: list[np.ndarray] = []
 
     def fit(self, train, valid=None):
-        raise NotImplementedError
+        raise AssertionError("a fixed-score test double is never trained")
 
     def score_users(self, users, history):
         self.seen_history.append(history.toarray())
