@@ -40,20 +40,24 @@ class Sessions:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def subset(self, mask: np.ndarray) -> Sessions:
-        """Sessions selected by a boolean mask over sessions, vectorised."""
-        lengths = self.lengths[mask]
-        starts = self.offsets[:-1][mask]
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    def take(self, idx: np.ndarray) -> Sessions:
+        """Sessions ``idx`` (any order, repeats allowed), vectorised."""
+        idx = np.asarray(idx, dtype=np.int64)
+        lengths = self.lengths[idx]
+        offsets = np.zeros(len(idx) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        idx = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+        ev = np.repeat(self.offsets[idx] - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
         return Sessions(
-            items=self.items[idx],
+            items=self.items[ev],
             offsets=offsets,
             n_items=self.n_items,
-            times=None if self.times is None else self.times[idx],
-            session_ids=None if self.session_ids is None else self.session_ids[mask],
+            times=None if self.times is None else self.times[ev],
+            session_ids=None if self.session_ids is None else self.session_ids[idx],
         )
+
+    def subset(self, mask: np.ndarray) -> Sessions:
+        """Sessions selected by a boolean mask over sessions."""
+        return self.take(np.flatnonzero(mask))
 
 
 @dataclass(frozen=True)

@@ -127,18 +127,7 @@ def evaluate_users(
 
 def take_sessions(sessions: Sessions, idx: np.ndarray) -> Sessions:
     """Sessions ``idx`` (any order, repeats allowed), vectorised."""
-    idx = np.asarray(idx, dtype=np.int64)
-    lengths = sessions.lengths[idx]
-    offsets = np.zeros(len(idx) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    ev = np.repeat(sessions.offsets[idx] - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
-    return Sessions(
-        items=sessions.items[ev],
-        offsets=offsets,
-        n_items=sessions.n_items,
-        times=None if sessions.times is None else sessions.times[ev],
-        session_ids=None if sessions.session_ids is None else sessions.session_ids[idx],
-    )
+    return sessions.take(idx)
 
 
 @torch.no_grad()

@@ -28,20 +28,9 @@ def session_topk(
     with torch.no_grad():
         for a in range(0, n, chunk):
             b = min(a + chunk, n)
-            part = _take(sessions, a, b)
+            part = sessions.take(np.arange(a, b))
             scores = torch.nan_to_num(model.score_last(part).float(), nan=-float("inf"))
             val, idx = torch.topk(scores, min(kk, scores.shape[1]), dim=1)
             out_idx[a:b, : idx.shape[1]] = idx.cpu().numpy()
             out_val[a:b, : idx.shape[1]] = val.cpu().numpy()
     return out_idx, out_val
-
-
-def _take(s: Sessions, a: int, b: int) -> Sessions:
-    lo, hi = int(s.offsets[a]), int(s.offsets[b])
-    return Sessions(
-        items=s.items[lo:hi],
-        offsets=s.offsets[a : b + 1] - lo,
-        n_items=s.n_items,
-        times=None if s.times is None else s.times[lo:hi],
-        session_ids=None if s.session_ids is None else s.session_ids[a:b],
-    )
