@@ -43,6 +43,11 @@ def plan(cfg: dict, meta: dict) -> list[tuple[str, str, str]]:
     return jobs
 
 
+def _outputs_exist(result: dict) -> bool:
+    paths = list(result["outputs"].values()) + ([result["checkpoint_path"]] if result["checkpoint_path"] else [])
+    return all(Path(p).exists() for p in paths)
+
+
 @flow(name="train-night", log_prints=False)
 def train_night(bundle: str, models_dir: str, device: str | None = None, only: list[str] | None = None) -> list[dict]:
     """Train tonight's models one after another (they share the machine's cores / the GPU)."""
@@ -53,9 +58,11 @@ def train_night(bundle: str, models_dir: str, device: str | None = None, only: l
         if only and label not in only:
             continue
         params = cfg["model_params"].get(label, cfg["model_params"].get(model, {}))
-        results.append(
-            train_model_task(bundle, meta["fingerprint"], model, family, models_dir, params, cfg["seed"], device,
-                             cfg["refit_full"], cfg["top_n"], cfg["similar_k"], label)
-        )
+        args = (bundle, meta["fingerprint"], model, family, models_dir, params, cfg["seed"], device,
+                cfg["refit_full"], cfg["top_n"], cfg["similar_k"], label)
+        result = train_model_task(*args)
+        if not _outputs_exist(result):  # a cached result whose files were removed since: train again
+            result = train_model_task.with_options(refresh_cache=True)(*args)
+        results.append(result)
     (Path(bundle) / "results.json").write_text(json.dumps(results, indent=2, default=str))
     return results
