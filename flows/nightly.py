@@ -98,7 +98,12 @@ def _best_autoencoder(results: list[dict]) -> str | None:
         if r["family"] != "autoencoder":
             continue
         vm = r["fit"].get("valid_metrics", {})
-        score = vm.get("NDCG@10", vm.get("HR@10", vm.get("sim_HR@20", -1.0)))
+        from tasks.night_train import MIN_VALID_PREDICTIONS
+
+        if vm.get("n_predictions", 0) >= MIN_VALID_PREDICTIONS and "NDCG@10" in vm:
+            score = vm["NDCG@10"]  # top-N on the validation day
+        else:
+            score = vm.get("sim_HR@20", -1.0)  # no users to validate on: next-item via similarity
         scored.append((score, r["model"]))
     return max(scored)[1] if scored else None
 

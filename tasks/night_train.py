@@ -29,6 +29,9 @@ from tasks.night import (
 )
 
 EPOCH_KEYS = ("n_epochs", "epochs")
+# Early stopping on fewer validation predictions than this is noise (e.g. the one anonymous session
+# that spans midnight into D-1): train a fixed budget instead.
+MIN_VALID_PREDICTIONS = 50
 
 
 def _version(model: str, meta: dict, params: dict, seed: int) -> str:
@@ -105,7 +108,8 @@ def train_one(
     if family == "session":
         train, valid = load_bundle_sessions(bundle, "sessions_train"), load_bundle_sessions(bundle, "sessions_valid")
         full, test = load_bundle_sessions(bundle, "sessions_train_full"), load_bundle_sessions(bundle, "sessions_test")
-        model, report = _fit(model_name, params, device, seed, train, full, valid, valid.n_sessions > 0, refit_full)
+        model, report = _fit(model_name, params, device, seed, train, full, valid,
+                             len(valid.items) - valid.n_sessions >= MIN_VALID_PREDICTIONS, refit_full)
         assert isinstance(model, SessionRecommender)
         train_s = time.perf_counter() - t0
         if test.n_sessions:
@@ -118,7 +122,8 @@ def train_one(
         full = load_bundle_matrix(bundle, "users_train_full")
         valid = load_bundle_targets(bundle, "users_valid")
         test = load_bundle_targets(bundle, "users_test")
-        model, report = _fit(model_name, params, device, seed, train, full, valid, len(valid.users) > 0, refit_full)
+        model, report = _fit(model_name, params, device, seed, train, full, valid,
+                             len(valid.users) >= MIN_VALID_PREDICTIONS, refit_full)
         assert isinstance(model, UserRecommender)
         train_s = time.perf_counter() - t0
         if len(test.users):

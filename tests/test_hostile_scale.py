@@ -66,10 +66,10 @@ def test_large_log_with_garbage_quarantines_exactly_the_garbage(tmp_path):
         con.close()
     assert quarantined == bad_lines
     assert loaded_bad == 0
-    # Streamed through DuckDB (spilling to disk), not loaded into Python objects: the file is ~30 MB
-    # and 600k rows; a Python-object copy would need several GB. The bound leaves room for the
-    # interpreter, torch-free imports and GX.
-    assert peak_mb < 1500, peak_mb
+    # Streamed through DuckDB (4 GB memory limit, spilling to disk), not loaded into Python objects:
+    # a Python-object copy of 600k rows x 11 fields would need several GB on its own. The bound
+    # leaves room for the interpreter, GX (with pandas) and DuckDB's buffer pool (1.66 GB seen).
+    assert peak_mb < 2500, peak_mb
 
 
 def test_file_that_changes_while_read_is_refused(tmp_path):

@@ -183,7 +183,7 @@ def test_neumf_on_ml100k_p2_beats_most_popular(shared_data) -> None:
     from tasks.protocol_data import load_p2
 
     d = load_p2(shared_data)
-    model = GMF(config={"epochs": 10}, device="cpu", seed=0)
+    model = NeuMF(config={"epochs": 30}, device="cpu", seed=0)
     model.fit(d.train, d.valid)
     res = evaluate_user_targets(model, d.test, ks=(10,))
     assert res["n_predictions"] == 943

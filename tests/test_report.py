@@ -117,7 +117,7 @@ def _make_warehouse(tmp_path: Path) -> Home:
                 )
     con.executemany("INSERT INTO raw.clicks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", clicks)
     con.execute(
-        "INSERT INTO ops.ingest_files VALUES ('ing-4', 'f4.csv', '/in/f4.csv', 'rsc15', DATE '2024-03-05', 'ab', 1,"
+        "INSERT INTO ops.ingest_files VALUES ('ing-4', 'f4.csv', '/in/f4.csv', 'rsc15', DATE '2024-03-05', DATE '2024-03-05', 'ab', 1,"
         " 1234, 1200, 30, 4, 0, TIMESTAMP '2024-03-05 00:00', TIMESTAMP '2024-03-05 23:00', TIMESTAMP '2024-03-06 01:00')"
     )
     con.execute(
