@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
+if not console.is_terminal:  # logs and pipes: wide enough that tables do not wrap into columns of words
+    console = Console(width=160)
 
 
 def _table(title: str, rows: list[dict]) -> Table:
@@ -50,6 +52,10 @@ def print_rows(columns: list[str], rows: list[tuple]) -> None:
     console.print(t)
 
 
+def _short(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def print_night(result: dict) -> None:
     console.print(f"[bold]night {result['run_date']}[/bold] ({result['run_id']})")
     rows = []
@@ -60,7 +66,7 @@ def print_night(result: dict) -> None:
             "model": m["model"], "version": m["version"], "train s": round(m["train_seconds"], 1),
             "HR@10": round(figs.get("HR@10", float("nan")), 4), "HR@20": round(figs.get("HR@20", float("nan")), 4),
             "MRR@20": round(figs.get("MRR@20", float("nan")), 4),
-            "gate": dec.get("decision", ""), "reason": dec.get("reason", ""),
+            "gate": dec.get("decision", ""), "reason": _short(dec.get("reason", "")),
         })
     console.print(_table("models (P4: trained on days < D, tested on D)", rows))
     stages = {k: round(v, 1) for k, v in result["stage_seconds"].items()}
