@@ -22,7 +22,6 @@ from recmodels.gru4rec import (
     xe_loss,
     xe_loss_unique,
 )
-from recmodels.metrics import RankingMetrics
 
 
 def sig(x: float) -> float:
@@ -153,35 +152,7 @@ def test_row_optimizer_is_indexed_adagrad_with_momentum() -> None:
     assert torch.equal(state[0, 0], before[0]) and torch.equal(state[2, 0], before[2])  # untouched rows stay
 
 
-# --- synthetic log with planted sequential structure ----------------------------------------------
-def planted_log(n_sessions: int, n_items: int, seed: int) -> Sessions:
-    """Each item has one fixed successor (followed 85% of the time); session starts skewed to a few items."""
-    succ = np.random.default_rng(12345).permutation(n_items)  # the structure is shared by train and test
-    rng = np.random.default_rng(seed)
-    start_p = 1.0 / np.arange(1, n_items + 1) ** 1.2
-    start_p /= start_p.sum()
-    lengths = rng.integers(2, 9, size=n_sessions)
-    items = np.empty(lengths.sum(), dtype=np.int64)
-    pos = 0
-    for L in lengths:  # test-data generator, not model code
-        cur = rng.choice(n_items, p=start_p)
-        for _ in range(L):
-            items[pos] = cur
-            pos += 1
-            cur = succ[cur] if rng.random() < 0.85 else rng.integers(n_items)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    return Sessions(items=items, offsets=offsets, n_items=n_items)
-
-
-def mrr_hr(scores: torch.Tensor, sessions: Sessions, k: int = 10) -> tuple[float, float]:
-    keep = np.ones(len(sessions.items), dtype=bool)
-    keep[sessions.offsets[1:] - 1] = False
-    targets = torch.from_numpy(sessions.items[1:][keep[:-1]])
-    acc = RankingMetrics(ks=(k,))
-    acc.add(scores[torch.from_numpy(np.flatnonzero(keep))], targets)
-    r = acc.result()
-    return r[f"MRR@{k}"], r[f"HR@{k}"]
-
+from session_fixtures import mrr_hr, planted_log  # noqa: E402 - shared test helpers
 
 SMALL = dict(layers=[32], batch_size=16, n_sample=64, n_epochs=4, learning_rate=0.1, dropout_p_hidden=0.0)
 
