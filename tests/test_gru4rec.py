@@ -10,6 +10,7 @@ import torch
 
 from recmodels.data import Sessions
 from recmodels.gru4rec import (
+from session_fixtures import mrr_hr, planted_log
     AliasSampler,
     GRU4Rec,
     GRU4RecConfig,
@@ -152,7 +153,6 @@ def test_row_optimizer_is_indexed_adagrad_with_momentum() -> None:
     assert torch.equal(state[0, 0], before[0]) and torch.equal(state[2, 0], before[2])  # untouched rows stay
 
 
-from session_fixtures import mrr_hr, planted_log  # noqa: E402 - shared test helpers
 
 SMALL = dict(layers=[32], batch_size=16, n_sample=64, n_epochs=4, learning_rate=0.1, dropout_p_hidden=0.0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from session_fixtures import mrr_hr, planted_log  # noqa: E402 - shared test helpers
+from session_fixtures import mrr_hr, planted_log
 
 from recmodels.data import Sessions
 from recmodels.narm import NARM, NARMConfig, NARMNet
