@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from session_fixtures import mrr_hr, planted_log
 
 from recmodels.data import Sessions
 from recmodels.gru4rec import (
-from session_fixtures import mrr_hr, planted_log
     AliasSampler,
     GRU4Rec,
     GRU4RecConfig,
