@@ -20,6 +20,7 @@ app.add_typer(bench_app, name="bench")
 
 HomeOpt = Annotated[str | None, typer.Option("--home", help="Home folder (default $CLICKREC_HOME or ./warehouse).")]
 JsonOpt = Annotated[str | None, typer.Option("--json", help="Also write the result as JSON to this path.")]
+WarmOpt = Annotated[bool, typer.Option("--warm-start", help="Start each model from its last published checkpoint.")]
 
 
 def _quiet_environment() -> None:
@@ -82,6 +83,7 @@ def backfill(
     end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
     retrain: Annotated[str, typer.Option(help="last: train once at the end; daily: every night; none.")] = "last",
     config: Annotated[Path | None, typer.Option(help="TOML overrides of the night's configuration.")] = None,
+    warm_start: WarmOpt = False,
     home: HomeOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
@@ -91,7 +93,7 @@ def backfill(
 
     _precheck(source, path, start=start, end=end)
     result = backfill_flow(start=start, end=end, source=source, path=str(path), home=home, retrain=retrain,
-                           config=str(config) if config else None)
+                           config=str(config) if config else None, warm_start=warm_start)
     for r in result["ingested"]:
         print_ingest(r)
     for n in result["nights"]:
@@ -107,6 +109,7 @@ def nightly(
     home: HomeOpt = None,
     config: Annotated[Path | None, typer.Option(help="TOML overrides of the night's configuration.")] = None,
     only: Annotated[str | None, typer.Option(help="Comma-separated models to train (default: all).")] = None,
+    warm_start: WarmOpt = False,
     json_out: JsonOpt = None,
 ) -> None:
     """One night: ingest D, validate, features, train, evaluate (P4), gate, publish, report."""
@@ -115,7 +118,7 @@ def nightly(
 
     _precheck(source, path, date=date)
     result = nightly_flow(run_date=date, source=source, path=str(path), home=home,
-                          config=str(config) if config else None, only=_split(only))
+                          config=str(config) if config else None, only=_split(only), warm_start=warm_start)
     print_night(result)
     _write_json(json_out, result)
 

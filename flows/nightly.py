@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import time
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -117,11 +118,15 @@ def nightly(
     config: str | None = None,
     skip_ingest: bool = False,
     only: list[str] | None = None,
+    warm_start: bool = False,
 ) -> dict:
-    """One night. ``run_date`` defaults to yesterday in ``CLICKREC_TIMEZONE``."""
+    """One night. ``run_date`` defaults to yesterday in ``CLICKREC_TIMEZONE``; ``warm_start`` overrides
+    the config's and starts each model from its last published checkpoint."""
     h = Home.resolve(home).ensure()
     day = parse_day(run_date) if run_date else default_run_date()
     cfg = NightConfig.for_profile(source, Path(config) if config else None)
+    if warm_start:
+        cfg = replace(cfg, warm_start=True)
     from tasks.ingest import new_run_id
     from tasks.locks import night_lock
 
@@ -186,6 +191,7 @@ def backfill(
     home: str | None = None,
     retrain: str = "last",
     config: str | None = None,
+    warm_start: bool = False,
 ) -> dict:
     """Ingest + validate every day of [start, end] (fanned out), then train once at the end
     (``retrain="last"``) or re-run each night's train/evaluate/publish in date order (``"daily"``)."""
@@ -199,11 +205,12 @@ def backfill(
     )
     nights: list[dict] = []
     if retrain == "last":
-        nights.append(nightly(run_date=str(d1), source=source, path=path, home=home, config=config, skip_ingest=True))
+        nights.append(nightly(run_date=str(d1), source=source, path=path, home=home, config=config, skip_ingest=True,
+                              warm_start=warm_start))
     elif retrain == "daily":
         day = d0 + timedelta(days=2)  # a night needs a training day and a validation day before it
         while day <= d1:
             nights.append(nightly(run_date=str(day), source=source, path=path, home=home, config=config,
-                                  skip_ingest=True))
+                                  skip_ingest=True, warm_start=warm_start))
             day += timedelta(days=1)
     return {"ingested": ingested, "nights": nights}

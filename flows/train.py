@@ -23,11 +23,12 @@ from tasks.night_train import train_one
       cache_expiration=timedelta(days=7))
 def train_model_task(
     bundle: str, fingerprint: str, model: str, family: str, models_dir: str, params: dict, seed: int,
-    device: str | None, refit_full: bool, top_n: int, similar_k: int, label: str,
+    device: str | None, refit_full: bool, top_n: int, similar_k: int, label: str, warm: dict | None = None,
 ) -> dict:
-    """``fingerprint`` is part of the inputs so the cache key changes whenever the night's data does."""
+    """``fingerprint`` is part of the inputs so the cache key changes whenever the night's data does
+    (``warm`` too: a warm start from another checkpoint is another model)."""
     return train_one(Path(bundle), model, family, Path(models_dir), params, seed, device, refit_full, top_n,
-                     similar_k, label)
+                     similar_k, label, warm)
 
 
 def plan(cfg: dict, meta: dict) -> list[tuple[str, str, str]]:
@@ -58,8 +59,10 @@ def train_night(bundle: str, models_dir: str, device: str | None = None, only: l
         if only and label not in only:
             continue
         params = cfg["model_params"].get(label, cfg["model_params"].get(model, {}))
+        source = meta.get("warm_start", {}).get(label)
+        warm = {**source, "max_epochs": cfg["warm_max_epochs"]} if source else None
         args = (bundle, meta["fingerprint"], model, family, models_dir, params, cfg["seed"], device,
-                cfg["refit_full"], cfg["top_n"], cfg["similar_k"], label)
+                cfg["refit_full"], cfg["top_n"], cfg["similar_k"], label, warm)
         result = train_model_task(*args)
         if not _outputs_exist(result):  # a cached result whose files were removed since: train again
             result = train_model_task.with_options(refresh_cache=True)(*args)

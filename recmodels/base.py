@@ -47,6 +47,32 @@ class Recommender(ABC):
         self.device = pick_device(device)
         self.seed = seed
         self.n_items = 0
+        self._warm_dir: Path | None = None
+
+    # --- warm start ----------------------------------------------------------------------------
+    def warm_start_from(self, directory: str | Path) -> None:
+        """Start the next ``fit`` from a checkpoint's weights (grown to the new vocabulary) instead of a
+        fresh initialisation. The checkpoint is read inside ``fit``; an untrustworthy one raises
+        ``CheckpointError`` there, and the caller decides whether to train from scratch."""
+        self._warm_dir = Path(directory)
+
+    def _warm_model(self, **sizes: int) -> Recommender | None:
+        """The warm-start checkpoint loaded and grown to ``sizes`` (``n_items`` / ``n_users``), or None.
+
+        Only the weights are taken from it: tonight's config (epochs, learning rate) still drives the
+        fit, and a checkpoint of another architecture fails when its tensors are copied in."""
+        if self._warm_dir is None:
+            return None
+        return type(self).load(self._warm_dir, device=self.device, **sizes)  # type: ignore[attr-defined]
+
+    def _copy_warm(self, target: torch.nn.Module | Recommender, state: dict[str, torch.Tensor]) -> None:
+        from recmodels.checkpoint import CheckpointError
+
+        try:
+            target.load_state_dict(state)
+        except (KeyError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{self._warm_dir}: cannot warm-start {self.name} from it ({first})") from None
 
     # --- persistence -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -522,6 +522,8 @@ class GRU4Rec(SessionRecommender):
         cfg = self.config
         seed_everything(self.seed)
         self._build(train.n_items)
+        if (warm := self._warm_model(n_items=train.n_items)) is not None:
+            self._copy_warm(self, warm.state_dict())
         report = FitReport()
         best_score, best_state, bad = -1.0, None, 0
         t_start = time.perf_counter()

@@ -181,6 +181,8 @@ class NARM(SessionRecommender):
         cfg = self.config
         seed_everything(self.seed)
         self._build(train.n_items)
+        if (warm := self._warm_model(n_items=train.n_items)) is not None:
+            self._copy_warm(self, warm.state_dict())
         m = self.module
         opt = torch.optim.Adam(m.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)

@@ -355,6 +355,8 @@ class TorchUserModel(UserRecommender):
         n_users, n_items = train.matrix.shape
         self.n_users, self.n_items = n_users, n_items
         self.module = self._build(n_users, n_items).to(self.device)
+        if (warm := self._warm_model(n_items=n_items, n_users=n_users)) is not None:
+            self._copy_warm(self.module, warm.module.state_dict())
         self._train = DeviceCSR(train.matrix, self.device)
         self._prepare(train)
         return self._fit_loop(train, valid, gen, self._make_optimizer())

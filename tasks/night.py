@@ -56,6 +56,7 @@ class NightConfig:
     retention_days: int = 30
     refit_full: bool = True  # after early stopping on D-1, refit on all days < D for the best epoch count
     warm_start: bool = False  # start from the last published checkpoint (embedding tables grow)
+    warm_max_epochs: int = 3  # a warm-started model trains at most this many epochs (early stopping still applies)
     seed: int = 0
     model_params: dict[str, dict] = field(default_factory=dict)
 
@@ -161,6 +162,10 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
         np.save(folder / "user_ids.npy", np.asarray(user_ids, dtype=str))
         has_users = con.execute(sql("night/has_user_ids"), {"start": start, "end": end}).fetchall()[0][0]
         sizes = vocab_sizes(con)
+        warm = {}
+        if cfg.warm_start:
+            warm = {m: {"version": v, "checkpoint": p}
+                    for m, v, p in con.execute(sql("night/warm_sources"), {"run_date": run_date}).fetchall()}
     finally:
         con.close()
     fingerprint = hashlib.sha256()
@@ -172,6 +177,7 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
         "entity": cfg.features.entity, "has_user_ids": bool(has_users), "sizes": sizes,
         "features": asdict(summary) | {"start_date": str(start), "end_date": str(end)},
         "fingerprint": fingerprint.hexdigest()[:16], "config": json.loads(cfg.to_json()),
+        "warm_start": warm,  # model label -> the published checkpoint its training starts from
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return folder

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from recmodels.base import SessionRecommender, UserRecommender
+from recmodels.checkpoint import CheckpointError
 from recmodels.protocols import evaluate_sessions, evaluate_similarity, evaluate_users, session_pairs
 from recmodels.registry import create
 from recmodels.similarity import cosine_topk
@@ -56,11 +57,35 @@ def _refit_params(params: dict, model, best_epoch: int) -> dict | None:
 
 
 def _fit(name: str, params: dict, device: str | None, seed: int, train, full, valid, has_valid: bool,
-         refit_full: bool):
+         refit_full: bool, warm: dict | None = None, notes: list[str] | None = None):
     """Early stopping on the validation day D-1, then (``refit_full``) the best epoch count again on
     every day < D. Models without epochs (baselines) and nights without a validation day train once
-    on every day < D."""
+    on every day < D.
+
+    ``warm`` ({"version", "checkpoint", "max_epochs"}): start both fits from that checkpoint with the
+    epoch budget capped; a checkpoint that cannot be trusted is noted and the model trains from scratch."""
     model = create(name, config=params or None, device=device, seed=seed)
+    trainable = hasattr(model, "module") and any(k in model.config_dict() for k in EPOCH_KEYS)
+    if warm and trainable:
+        cfg = model.config_dict()
+        budget = {k: min(int(cfg[k]), int(warm["max_epochs"])) for k in EPOCH_KEYS if k in cfg}
+        try:
+            return (*_fit_once(name, {**params, **budget}, device, seed, train, full, valid, has_valid,
+                               refit_full, warm["checkpoint"]), warm["version"])
+        except CheckpointError as exc:
+            (notes if notes is not None else []).append(f"{name}: warm start refused, trained from scratch: {exc}")
+    return (*_fit_once(name, params, device, seed, train, full, valid, has_valid, refit_full, None), None)
+
+
+def _fit_once(name: str, params: dict, device: str | None, seed: int, train, full, valid, has_valid: bool,
+              refit_full: bool, warm_dir: str | None):
+    def make(p: dict):
+        m = create(name, config=p or None, device=device, seed=seed)
+        if warm_dir is not None:
+            m.warm_start_from(warm_dir)
+        return m
+
+    model = make(params)
     trainable = hasattr(model, "module") and any(k in model.config_dict() for k in EPOCH_KEYS)
     if not (trainable and has_valid):
         return model, model.fit(full, None)
@@ -68,7 +93,7 @@ def _fit(name: str, params: dict, device: str | None, seed: int, train, full, va
     refit = _refit_params(params, model, report.best_epoch) if refit_full else None
     if refit is None:
         return model, report
-    final = create(name, config=refit, device=device, seed=seed)
+    final = make(refit)
     final_report = final.fit(full, None)
     final_report.valid_metrics = report.valid_metrics  # the figures that chose the epoch count
     final_report.best_epoch = report.best_epoch
@@ -87,17 +112,17 @@ def train_one(
     top_n: int = 20,
     similar_k: int = 50,
     label: str | None = None,
+    warm: dict | None = None,
 ) -> dict:
     """``family``: "session" (next-item), "user" (top-N) or "autoencoder" (top-N + item similarity).
 
     ``label`` names the model in the warehouse when one registry model serves two families
-    (``pop`` for sessions and ``pop-user`` for users).
+    (``pop`` for sessions and ``pop-user`` for users). ``warm``: see ``_fit``.
     """
     label = label or model_name
     bundle = Path(bundle)
     meta = bundle_meta(bundle)
     params = dict(params or {})
-    version = _version(label, meta, params, seed)
     out = bundle / "out" / label
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -108,8 +133,9 @@ def train_one(
     if family == "session":
         train, valid = load_bundle_sessions(bundle, "sessions_train"), load_bundle_sessions(bundle, "sessions_valid")
         full, test = load_bundle_sessions(bundle, "sessions_train_full"), load_bundle_sessions(bundle, "sessions_test")
-        model, report = _fit(model_name, params, device, seed, train, full, valid,
-                             len(valid.items) - valid.n_sessions >= MIN_VALID_PREDICTIONS, refit_full)
+        model, report, warm_from = _fit(model_name, params, device, seed, train, full, valid,
+                                        len(valid.items) - valid.n_sessions >= MIN_VALID_PREDICTIONS,
+                                        refit_full, warm, notes)
         assert isinstance(model, SessionRecommender)
         train_s = time.perf_counter() - t0
         if test.n_sessions:
@@ -122,8 +148,8 @@ def train_one(
         full = load_bundle_matrix(bundle, "users_train_full")
         valid = load_bundle_targets(bundle, "users_valid")
         test = load_bundle_targets(bundle, "users_test")
-        model, report = _fit(model_name, params, device, seed, train, full, valid,
-                             len(valid.users) >= MIN_VALID_PREDICTIONS, refit_full)
+        model, report, warm_from = _fit(model_name, params, device, seed, train, full, valid,
+                                        len(valid.users) >= MIN_VALID_PREDICTIONS, refit_full, warm, notes)
         assert isinstance(model, UserRecommender)
         train_s = time.perf_counter() - t0
         if len(test.users):
@@ -154,6 +180,7 @@ def train_one(
                 report.valid_metrics = {**report.valid_metrics, **{f"sim_{k}": v for k, v in sim_valid["metrics"].items()}}
 
     crash_point("train-after-fit")
+    version = _version(label, meta, params | ({"warm_start_from": warm_from} if warm_from else {}), seed)
     ckpt = models_dir / label / version
     try:
         model.save(ckpt, extra_meta={"run_date": meta["run_date"], "fit": report.to_dict(), "metrics": rows})
@@ -174,7 +201,7 @@ def train_one(
         "checkpoint_path": ckpt_path,
         "outputs": {p.stem: str(p) for p in out.glob("*.npz")},
         "notes": notes,
-        "warm_start_from": None,
+        "warm_start_from": warm_from,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
     return result

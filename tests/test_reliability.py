@@ -141,3 +141,46 @@ def test_another_night_waits_for_the_warehouse(template, tmp_path):
         _end_group(proc.pid)
     assert rc == 0, err[-2000:]
     assert _published(work)["recs.session_next"]
+
+
+def _runs(home: Path, model: str) -> list[tuple]:
+    con = duckdb.connect(str(Home.resolve(home).db), read_only=True)
+    try:
+        return con.execute("SELECT run_date::VARCHAR, version, status, warm_start_from, checkpoint_path "
+                           "FROM models.model_runs WHERE model = ? ORDER BY run_date", [model]).fetchall()
+    finally:
+        con.close()
+
+
+def test_warm_start_chains_nights_and_falls_back_on_a_tampered_checkpoint(tmp_path):
+    landing = tmp_path / "landing"
+    write_yoochoose_days(landing, days=6, clicks_per_day=3000, seed=5, with_user=True)
+    env, home = _env(tmp_path), tmp_path / "home"
+    config = tmp_path / "night.toml"
+    config.write_text("[model_params.gru4rec]\nn_epochs = 3\n")
+    proc = _cli(["backfill", "--source", "synthetic", "--path", str(landing), "--start", "2014-04-01",
+                 "--end", "2014-04-03", "--retrain", "none", "--home", str(home)], env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    def night(day: str, *extra: str) -> subprocess.CompletedProcess:
+        args = ["nightly", "--source", "synthetic", "--path", str(landing), "--date", day, "--home", str(home),
+                "--only", "gru4rec", "--config", str(config), *extra]
+        done = _cli(args, env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done
+
+    night("2014-04-04")
+    night("2014-04-05", "--warm-start")
+    first, second = _runs(home, "gru4rec")
+    assert first[3] is None and first[2] == "published"
+    assert second[3] == first[1]  # started from the night before's published version
+    assert second[1] != first[1]
+
+    champion = max((r for r in _runs(home, "gru4rec") if r[2] == "published"), key=lambda r: r[0])
+    weights = Path(champion[4]) / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated: not a loadable checkpoint
+    third = night("2014-04-06", "--warm-start")
+    last = _runs(home, "gru4rec")[-1]
+    assert last[0] == "2014-04-06" and last[3] is None  # trained from scratch
+    assert "warm start refused" in third.stdout and "weights.pt" in third.stdout
+    assert _published(home)["recs.session_next"]

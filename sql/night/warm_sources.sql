@@ -1,0 +1,6 @@
+-- The last published checkpoint of every model before night D: where tonight's warm start begins.
+SELECT model, version, checkpoint_path
+FROM models.model_runs
+WHERE status = 'published' AND run_date < $run_date AND checkpoint_path IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY model ORDER BY run_date DESC, trained_at DESC) = 1
+ORDER BY model;

@@ -1,0 +1,100 @@
+"""Warm start: a model's next fit begins from a checkpoint grown to the new vocabulary, or refuses it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recmodels.checkpoint import CheckpointError
+from recmodels.data import Interactions
+from recmodels.registry import create
+from tests.session_fixtures import planted_log
+
+N_ITEMS, GROWN = 60, 65
+# Learning rate 0: the warm-started fit cannot move the weights, so what it scores is what it loaded.
+SESSION_CASES = {
+    "gru4rec": ({"n_epochs": 1, "layers": [32], "batch_size": 16}, "learning_rate"),
+    "narm": ({"n_epochs": 1, "embedding": 16, "hidden": 16, "batch_size": 64}, "learning_rate"),
+}
+USER_CASES = {
+    "neumf": ({"epochs": 1, "gmf_dim": 8, "mlp_layers": [16, 8], "batch_size": 256}, "lr"),
+    "multvae": ({"epochs": 1, "hidden": [32], "latent": 8}, "lr"),
+    "multdae": ({"epochs": 1, "hidden": [32], "latent": 8}, "lr"),
+}
+
+
+def _matrix(n_users: int, n_items: int, seed: int) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < 0.1).astype(np.float32)
+    dense[:, 0] = 1.0  # no empty rows
+    return sp.csr_matrix(dense)
+
+
+def _relative(scores: torch.Tensor) -> torch.Tensor:
+    """Scores of the old items relative to each row's best: invariant to a per-row normalisation."""
+    old = scores[:, :N_ITEMS].float()
+    return old - old.max(dim=1, keepdim=True).values
+
+
+def _grown_sessions(seed: int):
+    s = planted_log(150, N_ITEMS, seed=seed)
+    return type(s)(items=s.items, offsets=s.offsets, n_items=GROWN)
+
+
+@pytest.mark.parametrize("name", sorted(SESSION_CASES))
+def test_session_model_warm_start_continues_from_the_checkpoint(name, tmp_path) -> None:
+    cfg, lr_key = SESSION_CASES[name]
+    old = create(name, config=dict(cfg), device="cpu", seed=0)
+    old.fit(planted_log(200, N_ITEMS, seed=1), None)
+    old.save(tmp_path / "ckpt")
+    probe = planted_log(20, N_ITEMS, seed=2)
+
+    warm = create(name, config={**cfg, lr_key: 0.0}, device="cpu", seed=7)
+    warm.warm_start_from(tmp_path / "ckpt")
+    warm.fit(_grown_sessions(3), None)
+    assert warm.n_items == GROWN
+    torch.testing.assert_close(_relative(warm.score_last(probe)), _relative(old.score_last(probe)), rtol=1e-4, atol=1e-4)
+
+    cold = create(name, config={**cfg, lr_key: 0.0}, device="cpu", seed=7)
+    cold.fit(_grown_sessions(3), None)
+    assert not torch.allclose(_relative(cold.score_last(probe)), _relative(old.score_last(probe)), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(USER_CASES))
+def test_user_model_warm_start_grows_users_and_items(name, tmp_path) -> None:
+    cfg, lr_key = USER_CASES[name]
+    train = _matrix(40, N_ITEMS, seed=1)
+    old = create(name, config=dict(cfg), device="cpu", seed=0)
+    old.fit(Interactions(train), None)
+    old.save(tmp_path / "ckpt")
+
+    grown = sp.vstack([sp.hstack([train, sp.csr_matrix((40, GROWN - N_ITEMS))]), _matrix(5, GROWN, seed=2)]).tocsr()
+    warm = create(name, config={**cfg, lr_key: 0.0}, device="cpu", seed=7)
+    warm.warm_start_from(tmp_path / "ckpt")
+    warm.fit(Interactions(grown), None)
+    users = np.arange(40)
+    history = grown[users]
+    torch.testing.assert_close(_relative(warm.score_users(users, history)), _relative(old.score_users(users, train)),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_tampered_or_foreign_checkpoint_is_refused_in_fit(tmp_path) -> None:
+    cfg, _ = USER_CASES["multvae"]
+    model = create("multvae", config=dict(cfg), device="cpu", seed=0)
+    model.fit(Interactions(_matrix(30, N_ITEMS, seed=1)), None)
+    model.save(tmp_path / "ckpt")
+    data = Interactions(_matrix(30, N_ITEMS, seed=2))
+
+    wider = create("multvae", config={**cfg, "hidden": [48]}, device="cpu", seed=0)
+    wider.warm_start_from(tmp_path / "ckpt")
+    with pytest.raises(CheckpointError, match="cannot warm-start"):
+        wider.fit(data, None)
+
+    weights = tmp_path / "ckpt" / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    again = create("multvae", config=dict(cfg), device="cpu", seed=0)
+    again.warm_start_from(tmp_path / "ckpt")
+    with pytest.raises(CheckpointError, match="weights.pt"):
+        again.fit(data, None)
