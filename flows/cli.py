@@ -230,6 +230,7 @@ def bench_train(
     synthetic_clicks: Annotated[int, typer.Option(help="Session models: synthetic log size (0 skips).")] = 10_000_000,
     synthetic_users: Annotated[int, typer.Option(help="User models: synthetic users.")] = 100_000,
     synthetic_items: Annotated[int, typer.Option(help="User models: synthetic items.")] = 50_000,
+    param: Annotated[list[str] | None, typer.Option(help="User models: config override KEY=VALUE (JSON value), repeatable.")] = None,
     json_out: JsonOpt = None,
 ) -> None:
     """Training / scoring throughput next to this machine's matmul peak, measured in the same run."""
@@ -241,7 +242,7 @@ def bench_train(
         from tasks.bench_user_train import bench_user_train
 
         result = bench_user_train(model=model, data_dir=data, epochs=epochs, synthetic_users=synthetic_users,
-                                  synthetic_items=synthetic_items)
+                                  synthetic_items=synthetic_items, overrides=_params(param))
     typer.echo(json.dumps(result, indent=2, default=str))
     _write_json(json_out, result)
 

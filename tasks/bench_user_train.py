@@ -83,8 +83,17 @@ def _bench_one(
     max_batches: int | None,
     score_users_max: int | None,
     sim_k: int,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    cfg = {**default_params(name, train), "epochs": epochs, "patience": epochs + 1}
+    cfg = {**default_params(name, train), **(overrides or {}), "epochs": epochs, "patience": epochs + 1}
+    # Untimed: the first optimiser of a process imports torch._dynamo (~2.5 s, once per process, not
+    # per epoch), and the first matmuls initialise oneDNN; neither belongs in a per-epoch figure.
+    t0 = time.perf_counter()
+    warm = create(name, config={**cfg, "epochs": 1}, device=device, seed=0)
+    assert isinstance(warm, TorchUserModel)
+    warm.max_batches_per_epoch = 2
+    warm.fit(train, None)
+    process_warmup_s = time.perf_counter() - t0
     model = create(name, config=cfg, device=device, seed=0)
     assert isinstance(model, TorchUserModel)
     model.max_batches_per_epoch = max_batches
@@ -101,6 +110,8 @@ def _bench_one(
         "n_items": train.n_items,
         "nnz": int(train.matrix.nnz),
         "epochs": report.epochs,
+        "config": model.config_dict(),
+        "process_warmup_seconds": process_warmup_s,
         "batches_per_epoch_cap": max_batches,
         "train_samples": report.train_events,
         "train_seconds": train_s,
@@ -173,12 +184,14 @@ def bench_user_train(
     max_batches: int | None = None,
     score_users_max: int | None = None,
     sim_k: int = 50,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``model`` on ml-100k (P2 train split) and on a synthetic users x items log.
 
     ``max_batches`` / ``score_users_max`` bound the synthetic run (defaults: 30 batches and 4,000
     users on CPU, unbounded on CUDA); ml-100k always runs whole epochs and scores every user.
-    ``synthetic_users=0`` skips the synthetic run.
+    ``synthetic_users=0`` skips the synthetic run. ``overrides`` set config values (e.g. another
+    library's defaults, to compare at equal settings).
     """
     from tasks.protocol_data import load_p2
 
@@ -192,7 +205,7 @@ def bench_user_train(
         "epochs": epochs,
     }
     p2 = load_p2(Path(data_dir) if data_dir is not None else None)
-    result["ml-100k"] = _bench_one(model, p2.train, epochs, dev, peak, None, None, sim_k)
+    result["ml-100k"] = _bench_one(model, p2.train, epochs, dev, peak, None, None, sim_k, overrides)
     if synthetic_users > 0:
         cpu = dev.type != "cuda"
         t0 = time.perf_counter()
@@ -207,6 +220,7 @@ def bench_user_train(
             max_batches if max_batches is not None else (30 if cpu else None),
             score_users_max if score_users_max is not None else (4_000 if cpu else None),
             sim_k,
+            overrides,
         )
         res["generate_seconds"] = gen_s
         result["synthetic"] = res
