@@ -152,6 +152,9 @@ class MultVAEConfig:
     eval_every: int = 1
     valid_metric: str = "NDCG@10"
     weight_decay: float = 0.0
+    # Latent item vectors for the similarity table: the decoder's output rows ("decoder"), the
+    # encoder's input rows ("encoder"), or both, each L2-normalised, side by side ("both").
+    item_vectors: str = "decoder"
 
 
 @dataclass
@@ -215,7 +218,16 @@ class MultVAE(TorchUserModel):
         return 1
 
     def item_vectors(self) -> torch.Tensor:
-        return self.module.dec_out.weight.detach()
+        dec = self.module.dec_out.weight.detach()
+        enc = self.module.enc_in.weight.detach()  # [n_items, hidden]: one row per input item
+        choice = self.config.item_vectors
+        if choice == "decoder":
+            return dec
+        if choice == "encoder":
+            return enc
+        if choice == "both":
+            return torch.cat([F.normalize(dec.float(), dim=1), F.normalize(enc.float(), dim=1)], dim=1)
+        raise ValueError(f"{self.name}: item_vectors must be decoder, encoder or both, not {choice!r}")
 
 
 class MultDAE(MultVAE):

@@ -56,10 +56,14 @@ def _similarity_table(model: Recommender, k: int) -> tuple[Any, Any]:
     return cosine_topk(vectors, k)
 
 
-def _fit(model: Recommender, train: Any, valid: Any = None) -> float:
+def _fit(model: Recommender, train: Any, valid: Any = None) -> tuple[float, dict[str, Any]]:
+    """Seconds, and the fit's summary (epochs, best epoch, validation figures)."""
     t0 = time.perf_counter()
-    model.fit(train, valid)
-    return time.perf_counter() - t0
+    report = model.fit(train, valid)
+    seconds = time.perf_counter() - t0
+    summary = {} if report is None else {"epochs": report.epochs, "best_epoch": report.best_epoch,
+                                         "valid_metrics": report.valid_metrics}
+    return seconds, summary
 
 
 def run_evaluation(
@@ -96,11 +100,11 @@ def run_evaluation(
         if protocol_run == "P1":
             if not is_session:
                 raise ValueError(f"P1 needs a session model; {model!r} is not one")
-            train_s = _fit(rec, train)
+            train_s, fit = _fit(rec, train)
             t0 = time.perf_counter()
             res = evaluate_sessions(rec, test, ks=(10, 20))
         else:
-            train_s = _fit(rec, train if is_session else _sessions_as_users(train))
+            train_s, fit = _fit(rec, train if is_session else _sessions_as_users(train))
             t0 = time.perf_counter()
             idx, score = _similarity_table(rec, table_k)
             res = evaluate_similarity(idx, score, *session_pairs(test), ks=(10, 20))
@@ -108,9 +112,9 @@ def run_evaluation(
         data = load_p2(data_dir)
         dataset = "ml-100k"
         if is_user:
-            train_s = _fit(rec, data.train, data.valid)
+            train_s, fit = _fit(rec, data.train, data.valid)
         else:
-            train_s = _fit(rec, data.train.sequences)
+            train_s, fit = _fit(rec, data.train.sequences)
         t0 = time.perf_counter()
         if protocol_run == "P2":
             if is_user:
@@ -134,6 +138,7 @@ def run_evaluation(
         "params": dict(params or {}),
         "seed": seed,
         "device": str(rec.device),
+        "fit": fit,  # validation figures: what hyperparameters are chosen by, never the test
     }
 
 
