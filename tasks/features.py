@@ -238,12 +238,14 @@ def load_user_targets(
     history_from: date,
     history_to: date,
     target_day: date,
+    target_last: date | None = None,
     *,
     entity: Entity = "user",
     weighting: Weighting = "binary",
     half_life_days: float = 7.0,
 ) -> UserTargets:
-    """P4 users: one row per rankable (entity, item) of ``target_day`` (see ``user_targets.sql``).
+    """P4 users: one row per rankable (entity, item) of ``target_day`` .. ``target_last`` (default the
+    one day; see ``user_targets.sql``).
 
     ``history`` = the entity's weighted interactions dated ``[history_from, history_to]`` (model
     input); ``exclude`` = the same pattern, binary (removed from the ranking).
@@ -253,7 +255,8 @@ def load_user_targets(
         {
             "history_from": history_from,
             "history_to": history_to,
-            "target_day": target_day,
+            "target_from": target_day,
+            "target_to": target_last or target_day,
             "entity": entity,
         },
     ).fetchnumpy()
@@ -276,19 +279,26 @@ class SplitSpec:
     """Nightly temporal split for run date D (all bounds inclusive days)."""
 
     train_start: date  # D - train_days
-    valid_day: date  # D - 1: early stopping; train = [train_start, valid_day - 1]
-    test_day: date  # D; train_full = [train_start, valid_day]
+    valid_day: date  # D - 1, the last validation day; train_full = [train_start, valid_day]
+    test_day: date  # D
     entity: Entity = "user"
+    valid_start: date | None = None  # first validation day (default valid_day); train ends the day before
+
+    @property
+    def valid_from(self) -> date:
+        return self.valid_start or self.valid_day
 
     @property
     def train_end(self) -> date:
-        return self.valid_day - timedelta(days=1)
+        return self.valid_from - timedelta(days=1)
 
 
-def temporal_split(con: duckdb.DuckDBPyConnection, run_date: date, train_days: int) -> SplitSpec:
-    """Split for run date D using the ``train_days`` days before D; checks the latest build covers it."""
-    if train_days < 2:
-        raise ValueError("train_days must be >= 2 (one day for train, the last one for validation)")
+def temporal_split(con: duckdb.DuckDBPyConnection, run_date: date, train_days: int, valid_days: int = 1) -> SplitSpec:
+    """Split for run date D using the ``train_days`` days before D, the last ``valid_days`` of them for
+    early stopping (more than one where a single day holds too few events to choose an epoch by);
+    checks the latest build covers it."""
+    if valid_days < 1 or train_days < valid_days + 1:
+        raise ValueError("need valid_days >= 1 and train_days >= valid_days + 1 (at least one day to train on)")
     spec_start = run_date - timedelta(days=train_days)
     rows = con.execute(sql("features/latest_build")).fetchall()
     if not rows:
@@ -297,36 +307,37 @@ def temporal_split(con: duckdb.DuckDBPyConnection, run_date: date, train_days: i
     if start > spec_start or end < run_date:
         raise ValueError(f"latest features build covers {start}..{end}, split needs {spec_start}..{run_date}")
     return SplitSpec(
-        train_start=spec_start, valid_day=run_date - timedelta(days=1), test_day=run_date, entity=entity
+        train_start=spec_start, valid_day=run_date - timedelta(days=1), test_day=run_date, entity=entity,
+        valid_start=run_date - timedelta(days=valid_days),
     )
 
 
 @dataclass(frozen=True)
 class SessionSplit:
-    train: Sessions  # ending before valid_day
-    valid: Sessions  # ending on valid_day, P1 rules w.r.t. train
+    train: Sessions  # ending before the validation days
+    valid: Sessions  # ending on the validation days, P1 rules w.r.t. train
     train_full: Sessions  # ending before test_day (refit)
     test: Sessions  # ending on test_day, P1 rules w.r.t. train_full
 
 
 def load_session_split(con: duckdb.DuckDBPyConnection, spec: SplitSpec, min_length: int = 2) -> SessionSplit:
-    def evaluation(day: date) -> Sessions:
+    def evaluation(first: date, last: date) -> Sessions:
         return load_sessions(
-            con, day, day, known_from=spec.train_start, known_before=day, min_length=min_length
+            con, first, last, known_from=spec.train_start, known_before=first, min_length=min_length
         )
 
     return SessionSplit(
         train=load_sessions(con, spec.train_start, spec.train_end),
-        valid=evaluation(spec.valid_day),
+        valid=evaluation(spec.valid_from, spec.valid_day),
         train_full=load_sessions(con, spec.train_start, spec.valid_day),
-        test=evaluation(spec.test_day),
+        test=evaluation(spec.test_day, spec.test_day),
     )
 
 
 @dataclass(frozen=True)
 class UserSplit:
-    train: Interactions  # events before valid_day
-    valid: UserTargets  # valid_day's (user, item) pairs, history = train
+    train: Interactions  # events before the validation days
+    valid: UserTargets  # the validation days' (user, item) pairs, history = train
     train_full: Interactions  # events before test_day
     test: UserTargets  # test_day's pairs, history = train_full
 
@@ -340,7 +351,7 @@ def load_user_split(
     kw = {"entity": spec.entity, "weighting": weighting, "half_life_days": half_life_days}
     return UserSplit(
         train=Interactions(load_interaction_matrix(con, spec.train_start, spec.train_end, **kw)),
-        valid=load_user_targets(con, spec.train_start, spec.train_end, spec.valid_day, **kw),
+        valid=load_user_targets(con, spec.train_start, spec.train_end, spec.valid_from, spec.valid_day, **kw),
         train_full=Interactions(load_interaction_matrix(con, spec.train_start, spec.valid_day, **kw)),
         test=load_user_targets(con, spec.train_start, spec.valid_day, spec.test_day, **kw),
     )

@@ -46,7 +46,8 @@ class NightConfig:
 
     source: str = "synthetic"
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    train_days: int = 6  # days before D used for training (the last one validates)
+    train_days: int = 6  # days before D used for training (the last valid_days of them validate)
+    valid_days: int = 1  # early-stopping days before D (more where one day holds too few events)
     session_models: tuple[str, ...] = SESSION_MODELS + SESSION_BASELINES
     user_models: tuple[str, ...] = USER_MODELS + USER_BASELINES
     autoencoders: tuple[str, ...] = AUTOENCODERS
@@ -73,6 +74,9 @@ class NightConfig:
                 features=replace(cfg.features, derive_sessions_from_user=True, entity="user", window_days=400,
                                  min_item_support=2),
                 train_days=365,
+                # One day of ratings holds ~100 rankable pairs: too few to choose an epoch by (the
+                # autoencoders stopped at epoch 3-4 on noise). Two weeks hold ~1,500.
+                valid_days=14,
                 # Sessions derived from ratings are long (a user rates dozens of films at once): NARM
                 # attends over every prefix, so cap its window and budget.
                 model_params={"narm": {"max_len": 50, "n_epochs": 5}},
@@ -144,7 +148,7 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
     con = connect(home)
     try:
         summary = build_features(con, start, end, cfg.features)
-        spec = temporal_split(con, run_date, cfg.train_days)
+        spec = temporal_split(con, run_date, cfg.train_days, cfg.valid_days)
         crash_point("features-after-build")
         sessions = load_session_split(con, spec)
         _save_sessions(folder, "sessions_train", sessions.train)
@@ -173,7 +177,7 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
         fingerprint.update(f.read_bytes())
     meta = {
         "run_date": str(run_date), "window_start": str(start), "window_end": str(end),
-        "train_start": str(spec.train_start), "valid_day": str(spec.valid_day), "test_day": str(spec.test_day),
+        "train_start": str(spec.train_start), "valid_start": str(spec.valid_from), "valid_day": str(spec.valid_day), "test_day": str(spec.test_day),
         "entity": cfg.features.entity, "has_user_ids": bool(has_users), "sizes": sizes,
         "features": asdict(summary) | {"start_date": str(start), "end_date": str(end)},
         "fingerprint": fingerprint.hexdigest()[:16], "config": json.loads(cfg.to_json()),

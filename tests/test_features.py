@@ -344,6 +344,19 @@ def test_temporal_split_sessions_and_user_targets(con):
     assert u.valid.users.tolist() == [users["u1"]] and u.valid.targets.tolist() == [v["c"]]
     assert u.train.matrix.nnz == 4 and u.train_full.matrix.nnz == 4 + 2 + 1
 
+    # Two validation days (Mar 2-3): training shrinks to Mar 1, the test day and train_full do not move.
+    with pytest.raises(ValueError, match="valid_days"):
+        temporal_split(con, run, train_days=2, valid_days=2)
+    two = temporal_split(con, run, train_days=3, valid_days=2)
+    assert (two.train_end, two.valid_from, two.valid_day) == (date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3))
+    s2, u2 = load_session_split(con, two), load_user_split(con, two)
+    assert s2.train.session_ids.tolist() == ["tr1"] and s2.train_full.session_ids.tolist() == s.train_full.session_ids.tolist()
+    # tr2 (Mar 2) now validates: c is unknown to Mar 1 and dropped, leaving one event: too short
+    assert s2.valid.n_sessions == 0
+    # u2's Mar 2 clicks are targets now, but u2 has no history on Mar 1; u1's c is unknown to Mar 1
+    assert u2.valid.users.tolist() == [] and u2.train.matrix.nnz == 2
+    assert u2.test.targets.tolist() == u.test.targets.tolist()
+
 
 def test_prefect_task_builds_from_a_path(tmp_path, prefect_harness):
     from prefect import flow

@@ -1,4 +1,5 @@
--- Loader, P4 user protocol: one row per (entity, item) seen on $target_day that the model can rank:
+-- Loader, P4 user protocol: one row per (entity, item) seen on the target days [$target_from, $target_to]
+-- that the model can rank:
 --   * the entity has history in [$history_from, $history_to] (a row the model was trained on),
 --   * the item occurs in that history window at all (an item the model was trained on),
 --   * the item is not in the entity's own history (history is excluded from the ranking, so a
@@ -10,7 +11,7 @@ WITH history AS (
 
 target_day AS (
     SELECT entity_idx, item_idx
-    FROM features.entity_item_weights($target_day, $target_day, $entity, NULL, 1.0)
+    FROM features.entity_item_weights($target_from, $target_to, $entity, NULL, 1.0)
 ),
 
 rankable AS (
