@@ -75,7 +75,7 @@ class NightConfig:
                                  min_item_support=2),
                 train_days=365,
                 # One day of ratings holds ~100 rankable pairs: too few to choose an epoch by (the
-                # autoencoders stopped at epoch 3-4 on noise). Two weeks hold ~1,500.
+                # autoencoders stopped at epoch 3-4 on noise). Two weeks hold ~1,350.
                 valid_days=14,
                 # Sessions derived from ratings are long (a user rates dozens of films at once): NARM
                 # attends over every prefix, so cap its window and budget.
