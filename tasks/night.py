@@ -166,10 +166,8 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
         np.save(folder / "user_ids.npy", np.asarray(user_ids, dtype=str))
         has_users = con.execute(sql("night/has_user_ids"), {"start": start, "end": end}).fetchall()[0][0]
         sizes = vocab_sizes(con)
-        warm = {}
-        if cfg.warm_start:
-            warm = {m: {"version": v, "checkpoint": p}
-                    for m, v, p in con.execute(sql("night/warm_sources"), {"run_date": run_date}).fetchall()}
+        champions = {m: {"version": v, "checkpoint": p}
+                     for m, v, p in con.execute(sql("night/champions"), {"run_date": run_date}).fetchall()}
     finally:
         con.close()
     fingerprint = hashlib.sha256()
@@ -181,7 +179,8 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
         "entity": cfg.features.entity, "has_user_ids": bool(has_users), "sizes": sizes,
         "features": asdict(summary) | {"start_date": str(start), "end_date": str(end)},
         "fingerprint": fingerprint.hexdigest()[:16], "config": json.loads(cfg.to_json()),
-        "warm_start": warm,  # model label -> the published checkpoint its training starts from
+        "champions": champions,  # model label -> its published version and checkpoint before D
+        "warm_start": champions if cfg.warm_start else {},  # where each model's training starts from
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return folder

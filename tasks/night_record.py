@@ -52,8 +52,14 @@ def gate(con: duckdb.DuckDBPyConnection, run_date: date, result: dict, tolerance
         {"model": result["model"], "protocol": protocol, "metric": metric, "k": k, "run_date": run_date},
     ).fetchall()
     champion_version, champion = (rows[0][0], rows[0][2]) if rows else (None, None)
+    what = f"{protocol} {metric}@{k}"
+    rescored = result.get("champion_on_test")
+    if rescored and rescored["version"] == champion_version:
+        on_d = figure(rescored, protocol, metric, k)
+        if on_d is not None:  # both models tested on the same day D
+            champion, what = on_d, f"{what} on {run_date}"
     return decide(result["model"], result["version"], figure(result, protocol, metric, k), champion,
-                  champion_version, tolerance, f"{protocol} {metric}@{k}")
+                  champion_version, tolerance, what)
 
 
 def set_status(con: duckdb.DuckDBPyConnection, run_date: date, d: GateDecision, status: str) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from tasks.gate import decide
+from tasks.config import Home
+from tasks.gate import GateDecision, decide
+from tasks.night_record import gate, record_result, set_status
 from tasks.synth import write_yoochoose_days
+from tasks.warehouse import connect
 
 
 def test_decisions_against_the_champion():
@@ -19,6 +23,31 @@ def test_decisions_against_the_champion():
     assert not worse.publish and "keeping v1" in worse.reason and "0.2000 < 0.2850" in worse.reason
     missing = decide("m", "v2", None, 0.30, "v1", 0.05, "P4 HR@20")
     assert not missing.publish
+
+
+def _result(version: str, hr20: float, champion: dict | None = None) -> dict:
+    return {"model": "gru4rec", "version": version, "family": "session", "params": {}, "device": "cpu",
+            "train_seconds": 1.0, "checkpoint_path": None, "champion_on_test": champion,
+            "metrics": [{"protocol": "P4-session", "metric": "HR", "k": 20, "value": hr20}]}
+
+
+def test_gate_compares_with_the_champion_rescored_on_the_same_day(tmp_path):
+    """Yesterday's champion scored 0.50 on its own test day; tonight's test day is harder for every model.
+    Re-scored on tonight's day it gets 0.30, so a challenger at 0.29 is within 5% and is published."""
+    d1, d2 = date(2014, 4, 4), date(2014, 4, 5)
+    meta = {"train_start": "2014-04-01", "valid_day": "2014-04-03"}
+    con = connect(Home.resolve(tmp_path / "home").ensure())
+    try:
+        record_result(con, "r1", d1, meta, _result("v1", 0.50))
+        set_status(con, d1, GateDecision("gru4rec", "v1", True, "first", 0.5, None, None), "published")
+        same_day = gate(con, d2, _result("v2", 0.29, {"version": "v1", "metrics": _result("v1", 0.30)["metrics"]}), 0.05)
+        stored = gate(con, d2, _result("v2", 0.29), 0.05)
+        other = gate(con, d2, _result("v2", 0.29, {"version": "v0", "metrics": _result("v0", 0.30)["metrics"]}), 0.05)
+    finally:
+        con.close()
+    assert same_day.publish and same_day.champion == 0.30 and "on 2014-04-05" in same_day.reason
+    assert not stored.publish and stored.champion == 0.50  # no re-scored figure: the stored one
+    assert not other.publish and other.champion == 0.50  # a re-score of another version is not the champion's
 
 
 def test_worse_challenger_keeps_yesterdays_tables(prefect_harness, tmp_path):

@@ -7,6 +7,7 @@ log, with deterministic models (baselines) so that "identical published tables" 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -162,19 +163,22 @@ def test_warm_start_chains_nights_and_falls_back_on_a_tampered_checkpoint(tmp_pa
                  "--end", "2014-04-03", "--retrain", "none", "--home", str(home)], env)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
-    def night(day: str, *extra: str) -> subprocess.CompletedProcess:
+    def night(day: str, *extra: str) -> dict:
+        out = tmp_path / f"night-{day}.json"
         args = ["nightly", "--source", "synthetic", "--path", str(landing), "--date", day, "--home", str(home),
-                "--only", "gru4rec", "--config", str(config), *extra]
+                "--only", "gru4rec", "--config", str(config), "--json", str(out), *extra]
         done = _cli(args, env)
         assert done.returncode == 0, done.stderr[-2000:]
-        return done
+        return json.loads(out.read_text())
 
     night("2014-04-04")
-    night("2014-04-05", "--warm-start")
+    second_night = night("2014-04-05", "--warm-start")
     first, second = _runs(home, "gru4rec")
     assert first[3] is None and first[2] == "published"
     assert second[3] == first[1]  # started from the night before's published version
     assert second[1] != first[1]
+    # the gate judged tonight's model against yesterday's champion re-scored on tonight's test day
+    assert "on 2014-04-05" in second_night["decisions"][0]["reason"]
 
     champion = max((r for r in _runs(home, "gru4rec") if r[2] == "published"), key=lambda r: r[0])
     weights = Path(champion[4]) / "weights.pt"
@@ -182,5 +186,7 @@ def test_warm_start_chains_nights_and_falls_back_on_a_tampered_checkpoint(tmp_pa
     third = night("2014-04-06", "--warm-start")
     last = _runs(home, "gru4rec")[-1]
     assert last[0] == "2014-04-06" and last[3] is None  # trained from scratch
-    assert "warm start refused" in third.stdout and "weights.pt" in third.stdout
+    notes = " ".join(third["notes"])
+    assert "warm start refused" in notes and "not re-scored" in notes and "weights.pt" in notes
+    assert "on 2014-04-06" not in third["decisions"][0]["reason"]  # the stored figure was used instead
     assert _published(home)["recs.session_next"]
