@@ -62,16 +62,20 @@ def load_checkpoint(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str,
     return state, meta
 
 
-def grow_rows(old: torch.Tensor, new_rows: int, init_std: float | None = None) -> torch.Tensor:
+def grow_rows(
+    old: torch.Tensor, new_rows: int, init_std: float | None = None, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Copy an embedding-like tensor into one with ``new_rows`` rows (new items appended).
 
     New rows are drawn like the old ones (same std) unless ``init_std`` is given; old rows keep
-    their values, so a model trained yesterday scores yesterday's items exactly as before.
+    their values, so a model trained yesterday scores yesterday's items exactly as before. Pass a
+    seeded ``generator``: the same checkpoint must grow the same way every time (a re-run night
+    re-scores the champion and must reach the same gate decision).
     """
     if new_rows < old.shape[0]:
         raise CheckpointError(f"vocabulary shrank from {old.shape[0]} to {new_rows}: indices are never reassigned")
     if new_rows == old.shape[0]:
         return old.clone()
     std = float(old.float().std()) if init_std is None else init_std
-    extra = torch.randn((new_rows - old.shape[0], *old.shape[1:]), dtype=old.dtype) * std
+    extra = torch.randn((new_rows - old.shape[0], *old.shape[1:]), generator=generator).to(old.dtype) * std
     return torch.cat([old, extra.to(old.device)], dim=0)

@@ -494,10 +494,11 @@ class GRU4Rec(SessionRecommender):
         new = old if n_items is None else int(n_items)
         if new != old:
             state = dict(state)
-            state["Wy"] = grow_rows(state["Wy"], new)
-            state["By"] = grow_rows(state["By"], new, init_std=0.0)
+            gen = torch.Generator().manual_seed(model.seed)  # the same checkpoint always grows the same way
+            state["Wy"] = grow_rows(state["Wy"], new, generator=gen)
+            state["By"] = grow_rows(state["By"], new, init_std=0.0, generator=gen)
             if "E" in state:
-                state["E"] = grow_rows(state["E"], new)
+                state["E"] = grow_rows(state["E"], new, generator=gen)
         model._build(new)
         try:
             model.load_state_dict({k: v.to(model.device) for k, v in state.items()})

@@ -146,7 +146,8 @@ class NARM(SessionRecommender):
         new = old if n_items is None else int(n_items)
         if new != old:
             state = dict(state)
-            state["emb.weight"] = grow_rows(state["emb.weight"], new)
+            gen = torch.Generator().manual_seed(model.seed)  # the same checkpoint always grows the same way
+            state["emb.weight"] = grow_rows(state["emb.weight"], new, generator=gen)
         model._build(new)
         try:
             model.module.load_state_dict({k: v.to(model.device) for k, v in state.items()})

@@ -495,7 +495,7 @@ class TorchUserModel(UserRecommender):
                 f"{directory}: vocabulary shrank ({old_users}x{old_items} -> {new_users}x{new_items}); indices are never reassigned"
             )
         model = cls(config=meta["config"], device=device, seed=int(meta.get("seed", 0)))
-        torch.manual_seed(model.seed)  # grow_rows draws new rows from the global generator
+        gen = torch.Generator().manual_seed(model.seed)  # the same checkpoint always grows the same way
         item_rows, item_inputs, user_rows, user_inputs = model._growth_keys()
         for keys, size, std in (
             (item_rows, new_items, None),
@@ -505,7 +505,7 @@ class TorchUserModel(UserRecommender):
         ):
             for key in keys:
                 if key in state:
-                    state[key] = grow_rows(state[key], size, init_std=std)
+                    state[key] = grow_rows(state[key], size, init_std=std, generator=gen)
         model.n_items, model.n_users = new_items, new_users
         model.module = model._build(new_users, new_items).to(model.device)
         model._load_extra_state(state, old_items, old_users)

@@ -256,6 +256,10 @@ def test_checkpoint_round_trip_into_grown_vocabulary(trained, tmp_path) -> None:
     # new items are usable as input
     s2 = Sessions(items=np.array([70, 3]), offsets=np.array([0, 2]), n_items=75)
     assert torch.isfinite(grown.score_next(s2)).all()
+    # the same checkpoint grows the same way every time (a re-run night must re-score its champion alike)
+    torch.manual_seed(123)
+    again = GRU4Rec.load(tmp_path / "ck", n_items=75)
+    torch.testing.assert_close(again.score_next(s2), grown.score_next(s2), rtol=0, atol=0)
 
 
 @pytest.mark.slow
