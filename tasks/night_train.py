@@ -57,10 +57,10 @@ def _refit_params(params: dict, model, best_epoch: int) -> dict | None:
 
 
 def _fit(name: str, params: dict, device: str | None, seed: int, train, full, valid, has_valid: bool,
-         refit_full: bool, warm: dict | None = None, notes: list[str] | None = None):
-    """Early stopping on the validation day D-1, then (``refit_full``) the best epoch count again on
-    every day < D. Models without epochs (baselines) and nights without a validation day train once
-    on every day < D.
+         refit_full: bool, warm: dict | None, notes: list[str]):
+    """Early stopping on the validation days before D, then (``refit_full``) the best epoch count again
+    on every day < D. Models without epochs (baselines) and nights without enough validation train
+    once on every day < D.
 
     ``warm`` ({"version", "checkpoint", "max_epochs"}): start both fits from that checkpoint with the
     epoch budget capped; a checkpoint that cannot be trusted is noted and the model trains from scratch."""
@@ -73,7 +73,7 @@ def _fit(name: str, params: dict, device: str | None, seed: int, train, full, va
             return (*_fit_once(name, {**params, **budget}, device, seed, train, full, valid, has_valid,
                                refit_full, warm["checkpoint"]), warm["version"])
         except CheckpointError as exc:
-            (notes if notes is not None else []).append(f"{name}: warm start refused, trained from scratch: {exc}")
+            notes.append(f"{name}: warm start refused, trained from scratch: {exc}")
     return (*_fit_once(name, params, device, seed, train, full, valid, has_valid, refit_full, None), None)
 
 
