@@ -46,8 +46,6 @@ DEFAULT_EVENT_TYPES = frozenset({"click", "view", "cart", "purchase", "rating"})
 NULLABLE_CHECK_COLUMNS = ("session_id", "user_id", "item_id", "event_type", "category", "ts")
 ID_COLUMNS = ("session_id", "user_id", "item_id")
 
-# Same config as the ingest's connections: in one process, connections to one file must agree.
-DUCKDB_CONFIG = {"TimeZone": "UTC", "autoinstall_known_extensions": False}
 # See the module docstring: 0 sample values keeps GX at one scan of the batch.
 RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 
@@ -175,7 +173,10 @@ def _batch_checks(rules: ValidationRules) -> list[_Check]:
 
 
 def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(db_path), config=DUCKDB_CONFIG)
+    from tasks.warehouse import memory_limit
+
+    return duckdb.connect(str(db_path), config={"TimeZone": "UTC", "autoinstall_known_extensions": False,
+                                                "memory_limit": memory_limit()})
 
 
 def _prepare(
