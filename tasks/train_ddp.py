@@ -90,6 +90,9 @@ def _worker(
         res = train_mult_ddp(matrix, model_name, config, seed)
         if rank == 0:
             torch.save(_payload(res), result_path)
+        # No rank tears gloo down while another is still inside a collective: that race aborted a
+        # worker ("terminate called without an active exception") on a loaded CI box.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
