@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tasks.config import Home
 from tasks.gate import GateDecision, decide
@@ -50,7 +51,16 @@ def test_gate_compares_with_the_champion_rescored_on_the_same_day(tmp_path):
     assert not other.publish and other.champion == 0.50  # a re-score of another version is not the champion's
 
 
-def test_worse_challenger_keeps_yesterdays_tables(prefect_harness, tmp_path):
+CRIPPLED = {
+    # a ridge so strong that EASE forgets every item-item relation
+    "ease": ("[model_params.ease]\nl2 = 1e12\n", "recs.latest_user_topn"),
+    # one epoch at learning rate 0: GRU4Rec's random initial weights, never trained
+    "gru4rec": ("[model_params.gru4rec]\nn_epochs = 1\nlearning_rate = 0.0\n", "recs.latest_session_next"),
+}
+
+
+@pytest.mark.parametrize("model", sorted(CRIPPLED))
+def test_worse_challenger_keeps_yesterdays_tables(model, prefect_harness, tmp_path):
     from flows.ingest import backfill_ingest_flow
     from flows.nightly import nightly
 
@@ -58,18 +68,18 @@ def test_worse_challenger_keeps_yesterdays_tables(prefect_harness, tmp_path):
     write_yoochoose_days(landing, days=5, clicks_per_day=3000, seed=4, with_user=True)
     home = tmp_path / "home"
     backfill_ingest_flow(source="synthetic", path=str(landing), start="2014-04-01", end="2014-04-03", home=str(home))
-    good = nightly(run_date="2014-04-04", source="synthetic", path=str(landing), home=str(home), only=["ease"])
+    good = nightly(run_date="2014-04-04", source="synthetic", path=str(landing), home=str(home), only=[model])
     assert [d["decision"] for d in good["decisions"]] == ["published"]
-    # The same model, crippled: a ridge so strong that EASE forgets every item-item relation.
+    text, view = CRIPPLED[model]
     cfg = tmp_path / "worse.toml"
-    cfg.write_text("[model_params.ease]\nl2 = 1e12\n")
-    bad = nightly(run_date="2014-04-05", source="synthetic", path=str(landing), home=str(home), only=["ease"],
+    cfg.write_text(text)
+    bad = nightly(run_date="2014-04-05", source="synthetic", path=str(landing), home=str(home), only=[model],
                   config=str(cfg))
     [decision] = bad["decisions"]
     assert decision["decision"] == "rejected" and "keeping" in decision["reason"]
     con = duckdb.connect(str(Path(home) / "published.duckdb"), read_only=True)
     try:
-        latest = con.execute("SELECT DISTINCT run_date::VARCHAR, model_version FROM recs.latest_user_topn").fetchall()
+        latest = con.execute(f"SELECT DISTINCT run_date::VARCHAR, model_version FROM {view}").fetchall()  # noqa: S608 - fixed names
         status = dict(con.execute("SELECT run_date::VARCHAR, status FROM models.model_runs").fetchall())
     finally:
         con.close()
