@@ -380,7 +380,7 @@ class TorchUserModel(UserRecommender):
         def validate(epoch: int, row: dict[str, float]) -> bool:
             nonlocal best_score, best_state, since_best
             self.module.eval()
-            vm = evaluate_user_targets(self, valid, ks=(10,))
+            vm = evaluate_user_targets(self, valid, ks=tuple(sorted({10, int(metric.split("@")[1])})))
             row.update({k: v for k, v in vm.items() if k != "n_predictions"})
             if vm[metric] > best_score:
                 best_score, since_best = vm[metric], 0
