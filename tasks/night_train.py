@@ -18,7 +18,7 @@ import torch
 from recmodels.base import SessionRecommender, UserRecommender
 from recmodels.checkpoint import CheckpointError
 from recmodels.protocols import evaluate_sessions, evaluate_similarity, evaluate_users, session_pairs
-from recmodels.registry import create
+from recmodels.registry import create, model_class
 from recmodels.similarity import cosine_topk
 from recmodels.topk import session_topk
 from tasks.faults import crash_point
@@ -56,6 +56,11 @@ def _refit_params(params: dict, model, best_epoch: int) -> dict | None:
     return None
 
 
+def _trainable(model) -> bool:
+    """A torch model with an epoch budget (baselines have neither)."""
+    return hasattr(model, "module") and any(k in model.config_dict() for k in EPOCH_KEYS)
+
+
 def _fit(name: str, params: dict, device: str | None, seed: int, train, full, valid, has_valid: bool,
          refit_full: bool, warm: dict | None, notes: list[str]):
     """Early stopping on the validation days before D, then (``refit_full``) the best epoch count again
@@ -65,8 +70,7 @@ def _fit(name: str, params: dict, device: str | None, seed: int, train, full, va
     ``warm`` ({"version", "checkpoint", "max_epochs"}): start both fits from that checkpoint with the
     epoch budget capped; a checkpoint that cannot be trusted is noted and the model trains from scratch."""
     model = create(name, config=params or None, device=device, seed=seed)
-    trainable = hasattr(model, "module") and any(k in model.config_dict() for k in EPOCH_KEYS)
-    if warm and trainable:
+    if warm and _trainable(model):
         cfg = model.config_dict()
         budget = {k: min(int(cfg[k]), int(warm["max_epochs"])) for k in EPOCH_KEYS if k in cfg}
         try:
@@ -86,8 +90,7 @@ def _fit_once(name: str, params: dict, device: str | None, seed: int, train, ful
         return m
 
     model = make(params)
-    trainable = hasattr(model, "module") and any(k in model.config_dict() for k in EPOCH_KEYS)
-    if not (trainable and has_valid):
+    if not (_trainable(model) and has_valid):
         return model, model.fit(full, None)
     report = model.fit(train, valid)
     refit = _refit_params(params, model, report.best_epoch) if refit_full else None
@@ -100,36 +103,46 @@ def _fit_once(name: str, params: dict, device: str | None, seed: int, train, ful
     return final, final_report
 
 
+def _p4_rows(model, family: str, bundle: Path, similar: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict]:
+    """P4 figures of ``model`` on the bundle's test day D: next-item for session models, top-N for user
+    models, plus the item-similarity table for autoencoders (``similar``: the table already built,
+    otherwise a top-20 one is built here)."""
+    rows: list[dict] = []
+    if family == "session":
+        test = load_bundle_sessions(bundle, "sessions_test")
+        if test.n_sessions:
+            rows += _metrics_rows("P4-session", evaluate_sessions(model, test, ks=(10, 20)))
+        return rows
+    test_users = load_bundle_targets(bundle, "users_test")
+    if len(test_users.users):
+        rows += _metrics_rows("P4-user", evaluate_users(model, test_users, ks=(10, 20)))
+    stest = load_bundle_sessions(bundle, "sessions_test")
+    if family == "autoencoder" and stest.n_sessions:
+        if similar is None:
+            sim_idx, sim_val = cosine_topk(model.item_vectors().detach().float(), k=20)
+            similar = (sim_idx.cpu().numpy(), sim_val.cpu().numpy())
+        src, tgt = session_pairs(stest)
+        rows += _metrics_rows("P4-similar", evaluate_similarity(*similar, src, tgt, ks=(10, 20)))
+    return rows
+
+
 def _rescore_champion(champion: dict | None, model_name: str, family: str, bundle: Path, device: str | None,
                       notes: list[str]) -> dict | None:
     """The published champion's P4 figures on tonight's test day D, so the gate compares two models on
     the same day rather than on two different days. Its checkpoint is grown to tonight's vocabulary
     (indices are never reassigned). Models without a loadable checkpoint (baselines) return None and
     the gate falls back to the champion's stored figure; so does an untrustworthy checkpoint (noted)."""
-    from recmodels.registry import model_class
-
     cls = model_class(model_name)
     if not champion or not champion.get("checkpoint") or not hasattr(cls, "load"):
         return None
-    rows: list[dict] = []
     try:
         if family == "session":
-            test = load_bundle_sessions(bundle, "sessions_test")
-            model = cls.load(champion["checkpoint"], n_items=test.n_items, device=device)
-            if test.n_sessions:
-                rows += _metrics_rows("P4-session", evaluate_sessions(model, test, ks=(10, 20)))
+            n_items = load_bundle_sessions(bundle, "sessions_test").n_items
+            model = cls.load(champion["checkpoint"], n_items=n_items, device=device)
         else:
             full = load_bundle_matrix(bundle, "users_train_full")
-            test_users = load_bundle_targets(bundle, "users_test")
             model = cls.load(champion["checkpoint"], n_items=full.n_items, n_users=full.n_users, device=device)
-            if len(test_users.users):
-                rows += _metrics_rows("P4-user", evaluate_users(model, test_users, ks=(10, 20)))
-            stest = load_bundle_sessions(bundle, "sessions_test")
-            if family == "autoencoder" and stest.n_sessions:
-                sim_idx, sim_val = cosine_topk(model.item_vectors().detach().float(), k=20)
-                src, tgt = session_pairs(stest)
-                rows += _metrics_rows("P4-similar", evaluate_similarity(sim_idx.cpu().numpy(), sim_val.cpu().numpy(),
-                                                                        src, tgt, ks=(10, 20)))
+        rows = _p4_rows(model, family, bundle)
     except CheckpointError as exc:
         notes.append(f"{model_name}: champion {champion['version']} not re-scored, its stored figure is used: {exc}")
         return None
@@ -164,18 +177,16 @@ def train_one(
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     notes: list[str] = []
-    rows: list[dict] = []
 
     if family == "session":
         train, valid = load_bundle_sessions(bundle, "sessions_train"), load_bundle_sessions(bundle, "sessions_valid")
-        full, test = load_bundle_sessions(bundle, "sessions_train_full"), load_bundle_sessions(bundle, "sessions_test")
+        full = load_bundle_sessions(bundle, "sessions_train_full")
         model, report, warm_from = _fit(model_name, params, device, seed, train, full, valid,
                                         len(valid.items) - valid.n_sessions >= MIN_VALID_PREDICTIONS,
                                         refit_full, warm, notes)
         assert isinstance(model, SessionRecommender)
         train_s = time.perf_counter() - t0
-        if test.n_sessions:
-            rows += _metrics_rows("P4-session", evaluate_sessions(model, test, ks=(10, 20)))
+        rows = _p4_rows(model, family, bundle)
         night = load_bundle_sessions(bundle, "sessions_night")
         idx, val = session_topk(model, night, k=top_n)
         np.savez(out / "session_next.npz", entity_ids=np.asarray(night.session_ids, dtype=str), item_idx=idx, scores=val)
@@ -183,13 +194,10 @@ def train_one(
         train = load_bundle_matrix(bundle, "users_train")
         full = load_bundle_matrix(bundle, "users_train_full")
         valid = load_bundle_targets(bundle, "users_valid")
-        test = load_bundle_targets(bundle, "users_test")
         model, report, warm_from = _fit(model_name, params, device, seed, train, full, valid,
                                         len(valid.users) >= MIN_VALID_PREDICTIONS, refit_full, warm, notes)
         assert isinstance(model, UserRecommender)
         train_s = time.perf_counter() - t0
-        if len(test.users):
-            rows += _metrics_rows("P4-user", evaluate_users(model, test, ks=(10, 20)))
         if meta["has_user_ids"] and meta["entity"] == "user":
             from recmodels.user_training import topn_users
 
@@ -201,19 +209,18 @@ def train_one(
         else:
             notes.append("recs.user_topn not produced: the source has no user ids (sessions stand in for users)")
         vectors = model.item_vectors() if family == "autoencoder" else None
+        similar = None
         if vectors is not None:
             sim_idx, sim_val = cosine_topk(vectors.detach().float(), k=similar_k)
             sim_idx, sim_val = sim_idx.cpu().numpy(), sim_val.cpu().numpy()
+            similar = (sim_idx, sim_val)
             np.savez(out / "item_similar.npz", entity_ids=np.arange(len(sim_idx)), item_idx=sim_idx, scores=sim_val)
-            stest = load_bundle_sessions(bundle, "sessions_test")
-            if stest.n_sessions:
-                src, tgt = session_pairs(stest)
-                rows += _metrics_rows("P4-similar", evaluate_similarity(sim_idx, sim_val, src, tgt, ks=(10, 20)))
             svalid = load_bundle_sessions(bundle, "sessions_valid")
             if svalid.n_sessions:  # the autoencoders are compared on the validation day, not the test day
                 src, tgt = session_pairs(svalid)
                 sim_valid = evaluate_similarity(sim_idx, sim_val, src, tgt, ks=(20,))
                 report.valid_metrics = {**report.valid_metrics, **{f"sim_{k}": v for k, v in sim_valid["metrics"].items()}}
+        rows = _p4_rows(model, family, bundle, similar)
 
     champion = _rescore_champion((meta.get("champions") or {}).get(label), model_name, family, bundle, device, notes)
     crash_point("train-after-fit")
