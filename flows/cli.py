@@ -177,11 +177,14 @@ def evaluate(
     json_out: JsonOpt = None,
     seed: int = 0,
     param: Annotated[list[str] | None, typer.Option("--param", help="Hyperparameter override key=value.")] = None,
+    refit: Annotated[
+        bool, typer.Option(help="ml-100k user models: refit the best epoch count on train + valid, as the nightly does.")
+    ] = False,
 ) -> None:
     """Train a model on a protocol's training data and evaluate it (full ranking, conservative ties)."""
     from tasks.evaluate import print_table, run_evaluation
 
-    result = run_evaluation(protocol.upper(), model, data, seed, _params(param))
+    result = run_evaluation(protocol.upper(), model, data, seed, _params(param), refit=refit)
     print_table(result)
     _write_json(json_out, result)
 

@@ -61,10 +61,34 @@ def multinomial_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return -(F.log_softmax(logits.float(), dim=1) * x).sum(dim=1).mean()
 
 
+class _SparseMultinomialNLL(torch.autograd.Function):
+    """-(1/B) sum_u sum_i x_ui log softmax(z_u)_i over the stored entries of x.
+
+    Written out because the gradient has a closed form, (n_u softmax(z_u) - x_u) / B with
+    n_u = sum_i x_ui: the backward is one exp of the saved log-probabilities plus a sparse scatter,
+    where autograd would materialise a dense gather gradient and run log_softmax's backward too.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n_rows: int):
+        logp = F.log_softmax(logits.float(), dim=1)
+        vals = vals.float()
+        ctx.save_for_backward(logp, rows, cols, vals)
+        ctx.in_dtype = logits.dtype
+        return -(logp[rows, cols] * vals).sum() / max(n_rows, 1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        logp, rows, cols, vals = ctx.saved_tensors
+        n = torch.zeros(logp.shape[0], device=logp.device).index_add_(0, rows, vals)
+        dz = torch.exp(logp).mul_(n[:, None])
+        dz.index_put_((rows, cols), -vals, accumulate=True)
+        return dz.mul_(grad / max(logp.shape[0], 1)).to(ctx.in_dtype), None, None, None, None
+
+
 def multinomial_nll_sparse(logits: torch.Tensor, x: SparseRows) -> torch.Tensor:
-    """``multinomial_nll`` with the counts given sparsely: the log-softmax is gathered at stored entries."""
-    logp = F.log_softmax(logits.float(), dim=1)
-    return -(logp[x.rows, x.cols] * x.vals).sum() / max(x.n_rows, 1)
+    """``multinomial_nll`` with the counts given sparsely (stored entries only), same value and gradient."""
+    return _SparseMultinomialNLL.apply(logits, x.rows, x.cols, x.vals, x.n_rows)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -152,8 +176,10 @@ class MultVAEConfig:
     eval_every: int = 1
     valid_metric: str = "NDCG@10"
     weight_decay: float = 0.0
-    # Latent item vectors for the similarity table: the decoder's output rows ("decoder"), the
-    # encoder's input rows ("encoder"), or both, each L2-normalised, side by side ("both").
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16: recmodels.device.autocast
+    # Item vectors for the similarity table: the decoder's output rows ("decoder"), the encoder's
+    # input rows ("encoder"), both, each L2-normalised, side by side ("both"), or the mean latent code
+    # of the item alone as a one-item history ("latent").
     item_vectors: str = "decoder"
 
 
@@ -221,13 +247,27 @@ class MultVAE(TorchUserModel):
         dec = self.module.dec_out.weight.detach()
         enc = self.module.enc_in.weight.detach()  # [n_items, hidden]: one row per input item
         choice = self.config.item_vectors
+        if choice == "latent":
+            return self._one_item_codes()
         if choice == "decoder":
             return dec
         if choice == "encoder":
             return enc
         if choice == "both":
             return torch.cat([F.normalize(dec.float(), dim=1), F.normalize(enc.float(), dim=1)], dim=1)
-        raise ValueError(f"{self.name}: item_vectors must be decoder, encoder or both, not {choice!r}")
+        raise ValueError(f"{self.name}: item_vectors must be decoder, encoder, both or latent, not {choice!r}")
+
+    @torch.no_grad()
+    def _one_item_codes(self, chunk: int = 4096) -> torch.Tensor:
+        """The mean code of each item alone as a history: where the encoder puts a one-item user."""
+        self.module.eval()
+        out = []
+        for start in range(0, self.n_items, chunk):
+            items = torch.arange(start, min(start + chunk, self.n_items), device=self.device)
+            rows = torch.arange(len(items), device=self.device)
+            one = SparseRows(rows, items, torch.ones(len(items), device=self.device), rows, len(items), self.n_items)
+            out.append(self.module.encode(one)[0].float())
+        return torch.cat(out)
 
 
 class MultDAE(MultVAE):
@@ -276,6 +316,7 @@ class CDAEConfig:
     eval_every: int = 1
     valid_metric: str = "NDCG@10"
     weight_decay: float = 0.0
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16: recmodels.device.autocast
 
 
 class CDAE(TorchUserModel):
@@ -365,6 +406,7 @@ class AutoRecConfig:
     eval_every: int = 1
     valid_metric: str = "NDCG@10"
     weight_decay: float = 0.0
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16: recmodels.device.autocast
 
 
 class AutoRec(TorchUserModel):

@@ -64,6 +64,7 @@ class NCFConfig:
     eval_every: int = 1
     valid_metric: str = "NDCG@10"
     weight_decay: float = 0.0
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16: recmodels.device.autocast
     dropout: float = 0.0  # on the MLP tower (extension; the paper has none)
     # NeuMF pre-training (ignored by GMF / MLP)
     pretrain: bool = False

@@ -222,6 +222,17 @@ def session_pairs(sessions: Sessions) -> tuple[np.ndarray, np.ndarray]:
     return sessions.items[:-1][keep], sessions.items[1:][keep]
 
 
+def user_last_train_pairs(train_sequences: Sessions, valid: UserTargets) -> tuple[np.ndarray, np.ndarray]:
+    """P3's validation analogue on ml-100k: (user's last train item, user's validation item).
+
+    The same question as ``user_last_pairs`` one step earlier, so a table's settings can be chosen
+    without the test items."""
+    lens = np.diff(train_sequences.offsets)
+    has = lens[valid.users] > 0
+    users = valid.users[has]
+    return train_sequences.items[train_sequences.offsets[users + 1] - 1], valid.targets[has]
+
+
 def user_last_pairs(valid: UserTargets, test: UserTargets) -> tuple[np.ndarray, np.ndarray]:
     """P3 on ml-100k: (user's validation item, user's test item) for every user present in both."""
     _, vi, ti = np.intersect1d(valid.users, test.users, return_indices=True)

@@ -293,7 +293,8 @@ class TorchUserModel(UserRecommender):
 
     Subclass contract:
     - ``config_cls``: a dataclass with at least ``epochs, lr, batch_size, patience, valid_metric,
-      eval_every, weight_decay``;
+      eval_every, weight_decay`` (and optionally ``precision``: auto | fp32 | bf16, see
+      ``recmodels.device.autocast``);
     - ``_build(n_users, n_items) -> nn.Module``;
     - ``_epoch_batches(generator) -> iterator of batches`` (vectorised sampling, afresh each epoch);
     - ``_loss(batch) -> scalar tensor`` and ``_batch_size(batch) -> int`` (samples processed);
@@ -349,6 +350,9 @@ class TorchUserModel(UserRecommender):
     def _after_fit(self, train: Interactions) -> None:
         """Hook after the best state is restored (e.g. caching item codes). Default: none."""
 
+    def _precision(self) -> str:
+        return getattr(self.config, "precision", "auto")
+
     # --- fit ----------------------------------------------------------------------------------
     def fit(self, train: Interactions, valid: UserTargets | None = None) -> FitReport:
         gen = seed_everything(self.seed)
@@ -402,7 +406,7 @@ class TorchUserModel(UserRecommender):
             for step, batch in enumerate(self._epoch_batches(gen)):
                 if self.max_batches_per_epoch is not None and step >= self.max_batches_per_epoch:
                     break
-                with autocast(self.device):
+                with autocast(self.device, self._precision()):
                     loss = self._loss(batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -458,7 +462,7 @@ class TorchUserModel(UserRecommender):
                 h = DeviceCSR(history[start:stop], self.device).sparse_rows(
                     torch.arange(stop - start, device=self.device), n_cols=self.n_items
                 )
-            with autocast(self.device):
+            with autocast(self.device, self._precision()):
                 out[start:stop] = self._score(u, h).float()
         return out
 

@@ -21,6 +21,7 @@ from recmodels.protocols import evaluate_sessions, evaluate_similarity, evaluate
 from recmodels.registry import create, model_class
 from recmodels.similarity import cosine_topk
 from recmodels.topk import session_topk
+from tasks.epochs import EPOCH_KEYS, refit_params, trainable
 from tasks.faults import crash_point
 from tasks.night import (
     bundle_meta,
@@ -29,7 +30,6 @@ from tasks.night import (
     load_bundle_targets,
 )
 
-EPOCH_KEYS = ("n_epochs", "epochs")
 # Early stopping on fewer validation predictions than this is noise (e.g. the one anonymous session
 # that spans midnight into D-1): train a fixed budget instead.
 MIN_VALID_PREDICTIONS = 50
@@ -48,19 +48,6 @@ def _metrics_rows(protocol: str, result: dict) -> list[dict]:
     return rows
 
 
-def _refit_params(params: dict, model, best_epoch: int) -> dict | None:
-    cfg = model.config_dict()
-    for key in EPOCH_KEYS:
-        if key in cfg and best_epoch > 0:
-            return {**params, key: best_epoch} | ({"patience": 0} if "patience" in cfg else {})
-    return None
-
-
-def _trainable(model) -> bool:
-    """A torch model with an epoch budget (baselines have neither)."""
-    return hasattr(model, "module") and any(k in model.config_dict() for k in EPOCH_KEYS)
-
-
 def _fit(name: str, params: dict, device: str | None, seed: int, train, full, valid, has_valid: bool,
          refit_full: bool, warm: dict | None, notes: list[str]):
     """Early stopping on the validation days before D, then (``refit_full``) the best epoch count again
@@ -70,7 +57,7 @@ def _fit(name: str, params: dict, device: str | None, seed: int, train, full, va
     ``warm`` ({"version", "checkpoint", "max_epochs"}): start both fits from that checkpoint with the
     epoch budget capped; a checkpoint that cannot be trusted is noted and the model trains from scratch."""
     model = create(name, config=params or None, device=device, seed=seed)
-    if warm and _trainable(model):
+    if warm and trainable(model):
         cfg = model.config_dict()
         budget = {k: min(int(cfg[k]), int(warm["max_epochs"])) for k in EPOCH_KEYS if k in cfg}
         try:
@@ -90,10 +77,10 @@ def _fit_once(name: str, params: dict, device: str | None, seed: int, train, ful
         return m
 
     model = make(params)
-    if not (_trainable(model) and has_valid):
+    if not (trainable(model) and has_valid):
         return model, model.fit(full, None)
     report = model.fit(train, valid)
-    refit = _refit_params(params, model, report.best_epoch) if refit_full else None
+    refit = refit_params(params, model, report.best_epoch) if refit_full else None
     if refit is None:
         return model, report
     final = make(refit)

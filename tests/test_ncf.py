@@ -188,3 +188,13 @@ def test_neumf_on_ml100k_p2_beats_most_popular(shared_data) -> None:
     res = evaluate_user_targets(model, d.test, ks=(10,))
     assert res["n_predictions"] == 943
     assert res["HR@10"] > most_popular_hr10(d.train, d.test) + 0.015
+
+
+def test_refit_takes_the_best_epoch_count_and_turns_early_stopping_off() -> None:
+    from recmodels.registry import create
+    from tasks.epochs import refit_params, trainable
+
+    model = GMF(config={"epochs": 60, "patience": 8}, device="cpu")
+    assert trainable(model) and not trainable(create("ease"))  # baselines have no epochs
+    assert refit_params({"lr": 0.01}, model, best_epoch=17) == {"lr": 0.01, "epochs": 17, "patience": 0}
+    assert refit_params({"lr": 0.01}, model, best_epoch=0) is None  # no epoch was ever validated

@@ -18,6 +18,7 @@ from recmodels.protocols import (
     session_pairs,
     take_sessions,
     user_last_pairs,
+    user_last_train_pairs,
 )
 
 
@@ -184,6 +185,14 @@ def test_pair_builders():
     test = UserTargets(np.array([0, 1]), np.array([1, 2]), empty[:2], empty[:2])
     vs, ts = user_last_pairs(valid, test)
     assert vs.tolist() == [3, 4] and ts.tolist() == [1, 2]
+
+
+def test_p3_validation_pairs_are_last_train_item_to_validation_item() -> None:
+    train_seqs = _sessions([[0, 5, 2], [], [4, 1]], n_items=6)  # user 1 has no train item
+    empty = sp.csr_matrix((3, 6), dtype=np.float32)
+    valid = UserTargets(np.array([0, 1, 2]), np.array([3, 0, 5]), empty, empty)
+    src, tgt = user_last_train_pairs(train_seqs, valid)
+    assert src.tolist() == [2, 1] and tgt.tolist() == [3, 5]
 
 
 # ----------------------------------------------------------------------------- shared data
