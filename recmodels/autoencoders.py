@@ -16,8 +16,11 @@ CDAE — Wu, DuBois, Zheng, Ester, "Collaborative Denoising Auto-Encoders for To
 Systems", WSDM 2016. Implemented: one hidden layer with a per-user input node V_u added to the
 encoded corrupted input, sigmoid hidden and output (logistic loss), drop-out corruption of the
 input with rescaling 1/(1-q), negative sampling of the zero entries (``num_neg`` x #observed items
-per user, drawn afresh each step), L2 on all weights and the batch's user nodes. Left out: the
-squared-loss / identity-mapping variants and the paper's AdaGrad (Adam here).
+per user, drawn afresh each step), L2 on all weights and the batch's user nodes, and the paper's
+variants: sigmoid or identity hidden / output mappings with the logistic or the squared loss
+(``loss``, ``hidden_act``, ``output_act``; default sigmoid / sigmoid / logistic). Scores are the
+output pre-activations (the same order as the outputs: both mappings are monotone). Left out: the
+paper's pairwise losses and AdaGrad (Adam here).
 
 AutoRec — Sedhain, Menon, Sanner, Xie, "AutoRec: Autoencoders Meet Collaborative Filtering", WWW
 2015. Implemented: I-AutoRec (an item's column of the user x item matrix is one sample; default)
@@ -284,9 +287,10 @@ class MultDAE(MultVAE):
 
 
 class _CDAENet(nn.Module):
-    def __init__(self, n_users: int, n_items: int, hidden: int, corruption: float) -> None:
+    def __init__(self, n_users: int, n_items: int, hidden: int, corruption: float, hidden_act: str) -> None:
         super().__init__()
         self.corruption = corruption
+        self.act = torch.sigmoid if hidden_act == "sigmoid" else (lambda h: h)
         self.enc_in = SparseInputLinear(n_items, hidden)
         self.user = nn.Embedding(n_users, hidden)
         self.dec_out = nn.Linear(hidden, n_items)
@@ -296,7 +300,7 @@ class _CDAENet(nn.Module):
     def hidden(self, users: torch.Tensor, x: SparseRows) -> torch.Tensor:
         # drop-out corruption: zero with prob q, scale the rest by 1/(1-q) (paper, sec. 4.2)
         x = x.with_vals(F.dropout(x.vals, self.corruption, self.training))
-        return torch.sigmoid(self.enc_in(x) + self.user(users))
+        return self.act(self.enc_in(x) + self.user(users))
 
     def forward(self, users: torch.Tensor, x: SparseRows) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.hidden(users, x)
@@ -309,6 +313,11 @@ class CDAEConfig:
     corruption: float = 0.5
     num_neg: int = 5  # sampled zeros per observed item of the user; <= 0: every zero entry (full loss)
     l2: float = 1e-5  # lambda of lambda/2 * (||W||^2 + ||W'||^2 + ||V||^2 + ||b||^2)
+    # the paper's variants (sec. 4.3): hidden mapping h and output mapping f, each sigmoid or
+    # identity, with the logistic ("log", f = sigmoid) or the squared loss ("square")
+    loss: str = "log"
+    hidden_act: str = "sigmoid"
+    output_act: str = "sigmoid"
     lr: float = 1e-3
     batch_size: int = 128
     epochs: int = 200
@@ -330,7 +339,16 @@ class CDAE(TorchUserModel):
 
     def _build(self, n_users: int, n_items: int) -> nn.Module:
         c = self.config
-        return _CDAENet(n_users, n_items, c.hidden, c.corruption)
+        for key, value, allowed in (
+            ("loss", c.loss, ("log", "square")),
+            ("hidden_act", c.hidden_act, ("sigmoid", "identity")),
+            ("output_act", c.output_act, ("sigmoid", "identity")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"cdae {key} must be one of {allowed}, not {value!r}")
+        if c.loss == "log" and c.output_act != "sigmoid":
+            raise ValueError("cdae: the logistic loss needs the sigmoid output mapping")
+        return _CDAENet(n_users, n_items, c.hidden, c.corruption, c.hidden_act)
 
     _prepare = MultVAE._prepare
     _epoch_batches = MultVAE._epoch_batches
@@ -353,7 +371,11 @@ class CDAE(TorchUserModel):
             mask = mask.float()
         else:
             mask = torch.ones_like(x)
-        loss = cdae_loss(logits, x, mask)
+        if c.loss == "log":
+            loss = cdae_loss(logits, x, mask)
+        else:
+            out = torch.sigmoid(logits.float()) if c.output_act == "sigmoid" else logits
+            loss = masked_squared_error(out, x, mask)
         if c.l2 > 0:
             m = self.module
             reg = (

@@ -139,6 +139,14 @@ def test_cdae_loss_matches_formula() -> None:
     assert cdae_loss(logits, x, mask).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_cdae_rejects_the_logistic_loss_without_a_sigmoid_output(data) -> None:
+    train, _, _, _ = data
+    with pytest.raises(ValueError, match="logistic loss needs the sigmoid"):
+        CDAE(config={"loss": "log", "output_act": "identity", "epochs": 1}, device="cpu").fit(train, None)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        CDAE(config={"loss": "hinge", "epochs": 1}, device="cpu").fit(train, None)
+
+
 def test_masked_squared_error_only_counts_masked_entries() -> None:
     pred = torch.tensor([[0.9, 0.4, 5.0], [0.1, 0.2, 0.3]])
     target = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -234,6 +242,9 @@ SHORT = {
     "multvae": (MultVAE, {"epochs": 40, "batch_size": 64, "total_anneal_steps": 200}),
     "multdae": (MultDAE, {"epochs": 40, "batch_size": 64}),
     "cdae": (CDAE, {"epochs": 40, "batch_size": 64, "hidden": 50}),
+    "cdae-square-identity": (CDAE, {"epochs": 40, "batch_size": 64, "hidden": 50, "loss": "square",
+                                    "hidden_act": "identity", "output_act": "identity"}),
+    "cdae-square-sigmoid": (CDAE, {"epochs": 40, "batch_size": 64, "hidden": 50, "loss": "square"}),
     "i-autorec": (AutoRec, {"epochs": 40, "batch_size": 32, "hidden": 100}),
     "u-autorec": (AutoRec, {"epochs": 40, "batch_size": 64, "hidden": 100, "variant": "user"}),
 }
