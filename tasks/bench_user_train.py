@@ -67,7 +67,7 @@ def _train_flops_per_sample(model: TorchUserModel) -> float:
     counter = FlopCounterMode(display=False)
     model.module.train()
     with counter:
-        with autocast(model.device):
+        with autocast(model.device, model._precision()):
             loss = model._loss(batch)
         loss.backward()
     model.module.zero_grad(set_to_none=True)
@@ -196,12 +196,15 @@ def bench_user_train(
     from tasks.protocol_data import load_p2
 
     dev = pick_device(device)
-    peak = matmul_peak_gflops(dev)
+    precision = (overrides or {}).get("precision", "auto")
+    peak = matmul_peak_gflops(dev, bf16=precision == "bf16" or (precision == "auto" and dev.type == "cuda"))
     result: dict[str, Any] = {
         "model": model,
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),
+        "precision": precision,
         "matmul_peak_gflops": peak,
+        "matmul_peak_gflops_fp32": matmul_peak_gflops(dev, bf16=False),
         "epochs": epochs,
     }
     p2 = load_p2(Path(data_dir) if data_dir is not None else None)

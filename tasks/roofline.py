@@ -7,10 +7,15 @@ import time
 import torch
 
 
-def matmul_peak_gflops(device: str | torch.device = "cpu", n: int = 1024, repeats: int = 5) -> float:
-    """Best-of-``repeats`` fp32 GFLOP/s of an ``n x n`` matmul (bf16 on CUDA, the precision training uses)."""
+def matmul_peak_gflops(
+    device: str | torch.device = "cpu", n: int = 1024, repeats: int = 5, bf16: bool | None = None
+) -> float:
+    """Best-of-``repeats`` GFLOP/s of an ``n x n`` matmul in the precision training uses: bf16 on CUDA,
+    fp32 on CPU unless ``bf16`` (a CPU model trained with ``precision="bf16"``)."""
     device = torch.device(device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if bf16 is None:
+        bf16 = device.type == "cuda"
+    dtype = torch.bfloat16 if bf16 else torch.float32
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
