@@ -180,11 +180,14 @@ def evaluate(
     refit: Annotated[
         bool, typer.Option(help="ml-100k user models: refit the best epoch count on train + valid, as the nightly does.")
     ] = False,
+    tuning: Annotated[
+        bool, typer.Option(help="rsc15 protocols: train_tr -> train_valid instead of train_full -> test.")
+    ] = False,
 ) -> None:
     """Train a model on a protocol's training data and evaluate it (full ranking, conservative ties)."""
     from tasks.evaluate import print_table, run_evaluation
 
-    result = run_evaluation(protocol.upper(), model, data, seed, _params(param), refit=refit)
+    result = run_evaluation(protocol.upper(), model, data, seed, _params(param), refit=refit, tuning=tuning)
     print_table(result)
     _write_json(json_out, result)
 

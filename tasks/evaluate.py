@@ -37,7 +37,7 @@ from recmodels.protocols import (
 from recmodels.registry import create
 from recmodels.similarity import cosine_topk
 from tasks.epochs import refit_params, trainable
-from tasks.protocol_data import default_data_dir, load_p1, load_p2
+from tasks.protocol_data import default_data_dir, load_p1, load_p1_tuning, load_p2
 
 PROTOCOLS = ("P1", "P2", "P3", "P3-rsc15", "P3-ml100k")
 P3_TABLE_K = 100  # length of the similarity lists the pipeline publishes
@@ -89,6 +89,7 @@ def run_evaluation(
     params: dict | None = None,
     table_k: int = P3_TABLE_K,
     refit: bool = False,
+    tuning: bool = False,
 ) -> dict[str, Any]:
     """Fit registry model ``model`` (config = ``params``) and evaluate it under ``protocol``.
 
@@ -96,6 +97,10 @@ def run_evaluation(
     targets, train a fresh model for the best epoch count on train + validation interactions, as the
     nightly run refits on every day before the test day. The validation targets still only choose the
     epoch count; the test item is never trained on.
+
+    ``tuning`` (rsc15 protocols): train on the data set's train_tr sessions and score its train_valid
+    sessions instead of train_full -> test, so settings can be chosen without the test sessions.
+    (ml-100k protocols report their validation figures under ``fit`` on every run.)
 
     Returns ``{"protocol", "model", "metrics", "n_predictions", "train_seconds", "predict_seconds",
     "params", "seed", "dataset", "device"}``.
@@ -115,9 +120,11 @@ def run_evaluation(
     else:
         protocol_run = protocol
 
+    if tuning and protocol_run not in ("P1", "P3-rsc15"):
+        raise ValueError(f"--tuning is for the rsc15 protocols; {protocol_run} reports validation under 'fit'")
     if protocol_run in ("P1", "P3-rsc15"):
-        train, test, _ = load_p1(data_dir)
-        dataset = "rsc15-100k"
+        train, test, _ = (load_p1_tuning if tuning else load_p1)(data_dir)
+        dataset = "rsc15-100k tuning (train_tr -> train_valid)" if tuning else "rsc15-100k"
         if protocol_run == "P1":
             if not is_session:
                 raise ValueError(f"P1 needs a session model; {model!r} is not one")

@@ -290,6 +290,20 @@ def test_p2_most_popular_matches_independent_computation(shared_data):
     assert round(res["metrics"]["HR@10"], 3) == 0.050 and round(res["metrics"]["NDCG@10"], 3) == 0.025
 
 
+def test_tuning_split_scores_train_valid_and_is_refused_for_ml100k(shared_data):
+    from tasks.evaluate import run_evaluation
+    from tasks.protocol_data import load_p1_tuning
+
+    _, tuning_valid, _ = load_p1_tuning(shared_data)
+    res = run_evaluation("P3-rsc15", "itemknn", shared_data, tuning=True)
+    assert "tuning" in res["dataset"]
+    assert res["n_predictions"] == len(session_pairs(tuning_valid)[0]) != 10_152  # not the test pairs
+    with pytest.raises(ValueError, match="--tuning is for the rsc15"):
+        run_evaluation("P2", "pop", shared_data, tuning=True)
+    with pytest.raises(ValueError, match="--refit needs a trained model"):
+        run_evaluation("P2", "ease", shared_data, refit=True)
+
+
 def test_run_evaluation_rejects_mismatched_requests(shared_data):
     from tasks.evaluate import run_evaluation
 
