@@ -186,7 +186,9 @@ class MultVAEConfig:
     # Item vectors for the similarity table: the decoder's output rows ("decoder"), the encoder's
     # input rows ("encoder"), both, each L2-normalised, side by side ("both"), or the mean latent code
     # of the item alone as a one-item history ("latent").
-    item_vectors: str = "both"  # chosen on P3-ml100k validation pairs (see clickrec evaluate)
+    # chosen per data set without the test: "decoder" on rsc15's tuning split (clickrec evaluate
+    # --protocol P3-rsc15 --tuning), "both" on ml-100k's validation pairs (the movielens profile)
+    item_vectors: str = "decoder"
 
 
 @dataclass
