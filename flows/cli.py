@@ -237,9 +237,10 @@ def bench_train(
     synthetic_users: Annotated[int, typer.Option(help="User models: synthetic users.")] = 100_000,
     synthetic_items: Annotated[int, typer.Option(help="User models: synthetic items.")] = 50_000,
     param: Annotated[list[str] | None, typer.Option(help="User models: config override KEY=VALUE (JSON value), repeatable.")] = None,
+    peer: Annotated[str | None, typer.Option(help="multvae / neumf: 'recbole' also times RecBole's epoch (if installed).")] = None,
     json_out: JsonOpt = None,
 ) -> None:
-    """Training / scoring throughput next to this machine's matmul peak, measured in the same run."""
+    """Training / scoring throughput next to this machine's matmul peak (and a peer), measured in the same run."""
     if model in ("gru4rec", "narm"):
         from tasks.bench_session_train import bench_session_train
 
@@ -248,7 +249,7 @@ def bench_train(
         from tasks.bench_user_train import bench_user_train
 
         result = bench_user_train(model=model, data_dir=data, epochs=epochs, synthetic_users=synthetic_users,
-                                  synthetic_items=synthetic_items, overrides=_params(param))
+                                  synthetic_items=synthetic_items, overrides=_params(param), peer=peer)
     typer.echo(json.dumps(result, indent=2, default=str))
     _write_json(json_out, result)
 

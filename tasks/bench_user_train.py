@@ -185,8 +185,12 @@ def bench_user_train(
     score_users_max: int | None = None,
     sim_k: int = 50,
     overrides: dict[str, Any] | None = None,
+    peer: str | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``model`` on ml-100k (P2 train split) and on a synthetic users x items log.
+
+    ``peer="recbole"``: RecBole's own epoch on the same split is measured in the same run
+    (``tasks.bench_peer``) and ``speedup_vs_peer`` = its seconds per epoch / ours.
 
     ``max_batches`` / ``score_users_max`` bound the synthetic run (defaults: 30 batches and 4,000
     users on CPU, unbounded on CUDA); ml-100k always runs whole epochs and scores every user.
@@ -207,8 +211,16 @@ def bench_user_train(
         "matmul_peak_gflops_fp32": matmul_peak_gflops(dev, bf16=False),
         "epochs": epochs,
     }
+    if peer not in (None, "recbole"):
+        raise ValueError(f"--peer must be recbole, not {peer!r}")
     p2 = load_p2(Path(data_dir) if data_dir is not None else None)
     result["ml-100k"] = _bench_one(model, p2.train, epochs, dev, peak, None, None, sim_k, overrides)
+    if peer is not None:
+        from tasks.bench_peer import peer_epoch_seconds
+        from tasks.protocol_data import default_data_dir
+
+        result["peer"] = peer_epoch_seconds(model, Path(data_dir) if data_dir is not None else default_data_dir())
+        result["speedup_vs_peer"] = result["peer"]["epoch_seconds"] / result["ml-100k"]["epoch_seconds"]
     if synthetic_users > 0:
         cpu = dev.type != "cuda"
         t0 = time.perf_counter()

@@ -198,3 +198,14 @@ def test_refit_takes_the_best_epoch_count_and_turns_early_stopping_off() -> None
     assert trainable(model) and not trainable(create("ease"))  # baselines have no epochs
     assert refit_params({"lr": 0.01}, model, best_epoch=17) == {"lr": 0.01, "epochs": 17, "patience": 0}
     assert refit_params({"lr": 0.01}, model, best_epoch=0) is None  # no epoch was ever validated
+
+
+def test_peer_bench_refuses_other_models_and_says_when_recbole_is_missing(tmp_path) -> None:
+    from tasks.bench_peer import peer_epoch_seconds, recbole_available
+
+    with pytest.raises(ValueError, match="compares"):
+        peer_epoch_seconds("gru4rec", tmp_path)
+    if recbole_available():
+        pytest.skip("RecBole is installed here: the missing-library message cannot be seen")
+    with pytest.raises(ValueError, match="RecBole is not installed"):
+        peer_epoch_seconds("neumf", tmp_path)
