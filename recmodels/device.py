@@ -25,11 +25,16 @@ def autocast(device: torch.device, precision: str = "auto") -> contextlib.Abstra
     CPU without them emulates bf16 and is slower, so CPU bf16 is opt-in. ``fp32``: no autocast.
     Losses and final scores stay fp32 either way (see ``fp32_linear`` and the losses' ``.float()``).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+    if uses_bf16(device, precision):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
+    """Whether ``precision`` means bf16 matmuls on ``device`` (the rule ``autocast`` applies)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -25,7 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from recmodels.data import Interactions
-from recmodels.device import autocast, pick_device, seed_everything
+from recmodels.device import autocast, pick_device, seed_everything, uses_bf16
 from recmodels.registry import create
 from recmodels.similarity import cosine_topk
 from recmodels.user_training import TorchUserModel, topn_users
@@ -201,14 +201,15 @@ def bench_user_train(
 
     dev = pick_device(device)
     precision = (overrides or {}).get("precision", "auto")
-    peak = matmul_peak_gflops(dev, bf16=precision == "bf16" or (precision == "auto" and dev.type == "cuda"))
+    bf16 = uses_bf16(dev, precision)
+    peak = matmul_peak_gflops(dev, bf16=bf16)
     result: dict[str, Any] = {
         "model": model,
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),
         "precision": precision,
         "matmul_peak_gflops": peak,
-        "matmul_peak_gflops_fp32": matmul_peak_gflops(dev, bf16=False),
+        "matmul_peak_gflops_fp32": matmul_peak_gflops(dev, bf16=False) if bf16 else peak,
         "epochs": epochs,
     }
     if peer not in (None, "recbole"):
