@@ -209,3 +209,17 @@ def test_peer_bench_refuses_other_models_and_says_when_recbole_is_missing(tmp_pa
         pytest.skip("RecBole is installed here: the missing-library message cannot be seen")
     with pytest.raises(ValueError, match="RecBole is not installed"):
         peer_epoch_seconds("neumf", tmp_path)
+
+
+def test_bench_epoch_at_peak_is_the_epochs_matmul_flops_over_the_peak() -> None:
+    from tasks.bench_user_train import _bench_one, synthetic_interactions
+
+    torch.set_num_threads(1)
+    train = synthetic_interactions(300, 120, seed=0)
+    params = {"mlp_layers": [8, 4], "num_neg": 2, "batch_size": 64}
+    r = _bench_one("mlp", train, 1, torch.device("cpu"), 10.0, None, 50, 5, params)
+    assert r["samples_per_epoch"] == train.matrix.nnz * (1 + 2) == r["train_samples"]
+    # the tower's one layer (8 -> 4, split into user and item halves): 2*8*4 FLOPs per sample
+    # forward, twice that backward (input and weight gradients); 10 GFLOP/s is the given peak
+    flops_epoch = 3 * 2 * 8 * 4 * r["samples_per_epoch"]
+    assert r["epoch_seconds_at_peak"] == pytest.approx(flops_epoch / 10e9)
