@@ -183,11 +183,17 @@ def evaluate(
     tuning: Annotated[
         bool, typer.Option(help="rsc15 protocols: train_tr -> train_valid instead of train_full -> test.")
     ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Start from a night profile's model settings (sessionrec, movielens): what the nightly trains."),
+    ] = None,
 ) -> None:
     """Train a model on a protocol's training data and evaluate it (full ranking, conservative ties)."""
     from tasks.evaluate import print_table, run_evaluation
 
-    result = run_evaluation(protocol.upper(), model, data, seed, _params(param), refit=refit, tuning=tuning)
+    result = run_evaluation(
+        protocol.upper(), model, data, seed, _params(param), refit=refit, tuning=tuning, profile=profile
+    )
     print_table(result)
     _write_json(json_out, result)
 

@@ -81,6 +81,15 @@ def _refit(
     return final, seconds, int(summary.get("epochs", 0))
 
 
+def profile_model_params(profile: str, model: str) -> dict[str, Any]:
+    """The settings the nightly gives ``model`` under night profile ``profile`` (empty: its defaults)."""
+    from tasks.night import NightConfig
+    from tasks.profiles import load_profile
+
+    load_profile(profile)  # an unknown name fails here, with the known ones listed
+    return dict(NightConfig.for_profile(profile).model_params.get(model, {}))
+
+
 def run_evaluation(
     protocol: str,
     model: str,
@@ -90,8 +99,13 @@ def run_evaluation(
     table_k: int = P3_TABLE_K,
     refit: bool = False,
     tuning: bool = False,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Fit registry model ``model`` (config = ``params``) and evaluate it under ``protocol``.
+
+    ``profile`` (a night profile's name, e.g. ``sessionrec`` or ``movielens``): start from the model
+    settings the nightly trains with on that source (``NightConfig.for_profile``), ``params`` on top,
+    so the figure is the one of the table the nightly would publish.
 
     ``refit`` (ml-100k protocols, trained user models): after early stopping on the validation
     targets, train a fresh model for the best epoch count on train + validation interactions, as the
@@ -110,6 +124,8 @@ def run_evaluation(
         raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
     protocol = canonical[protocol.upper()]
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    if profile is not None:
+        params = {**profile_model_params(profile, model), **(params or {})}
     seed_everything(seed)
     np.random.seed(seed)
     rec = create(model, config=dict(params) if params else None, seed=seed)
@@ -172,6 +188,7 @@ def run_evaluation(
         "train_seconds": train_s,
         "predict_seconds": predict_s,
         "params": dict(params or {}),
+        "profile": profile,
         "seed": seed,
         "device": str(rec.device),
         "fit": fit,  # validation figures: what hyperparameters are chosen by, never the test

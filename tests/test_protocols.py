@@ -304,6 +304,20 @@ def test_tuning_split_scores_train_valid_and_is_refused_for_ml100k(shared_data):
         run_evaluation("P2", "ease", shared_data, refit=True)
 
 
+def test_profile_starts_from_the_nightly_settings_and_params_override_them(shared_data):
+    from tasks.evaluate import run_evaluation
+    from tasks.night import NightConfig
+    from tasks.profiles import ProfileError
+
+    nightly = NightConfig.for_profile("sessionrec").model_params["multdae"]
+    assert nightly["epochs"] != 1
+    res = run_evaluation("P3-rsc15", "multdae", shared_data, tuning=True, profile="sessionrec", params={"epochs": 1})
+    assert res["params"] == {**nightly, "epochs": 1} and res["profile"] == "sessionrec"
+    assert res["fit"]["epochs"] == 1  # the override reached the model
+    with pytest.raises(ProfileError, match="unknown source profile 'nosuch'"):
+        run_evaluation("P2", "pop", shared_data, profile="nosuch")
+
+
 def test_run_evaluation_rejects_mismatched_requests(shared_data):
     from tasks.evaluate import run_evaluation
 
