@@ -120,8 +120,10 @@ def _bench_one(
         "samples_per_epoch": n_samples_epoch,
         "train_gflops": flops_sample * samples_s / 1e9,
         "train_peak_share": flops_sample * samples_s / 1e9 / peak,
-        # the epoch's counted FLOPs at 100% of the matmul peak: no implementation of these settings
-        # can be faster on this machine in this precision (uncounted work only adds to it)
+        # the epoch's counted FLOPs at 100% of the measured matmul peak: roughly the fastest any
+        # implementation of these settings could be here in this precision. Only as tight as the
+        # peak (an n x n matmul, noisy run to run; some shapes run ~10% faster); uncounted work
+        # (embedding bags, softmax, the optimiser) only adds to the real floor.
         "epoch_seconds_at_peak": flops_sample * n_samples_epoch / (peak * 1e9),
     }
 
@@ -195,8 +197,8 @@ def bench_user_train(
     ``peer="recbole"``: RecBole's own epoch on the same split is measured in the same run
     (``tasks.bench_peer``) and ``speedup_vs_peer`` = its seconds per epoch / ours;
     ``speedup_vs_peer_at_peak`` is the same ratio against ``epoch_seconds_at_peak`` (our epoch's
-    counted FLOPs at 100% of the measured matmul peak), the most any implementation of these
-    settings could reach on this machine in this precision.
+    counted FLOPs at 100% of the measured matmul peak): roughly the most any implementation of
+    these settings could reach on this machine in this precision, as tight as that peak measurement.
 
     ``max_batches`` / ``score_users_max`` bound the synthetic run (defaults: 30 batches and 4,000
     users on CPU, unbounded on CUDA); ml-100k always runs whole epochs and scores every user.
