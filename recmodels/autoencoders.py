@@ -8,9 +8,10 @@ the code, as the authors' code); Gaussian encoder with reparameterisation and KL
 linearly from 0 to ``anneal_cap`` (0.2) over ``total_anneal_steps`` gradient steps; the model of the
 best validation epoch (NDCG@100, the paper's selection metric) is kept, which is the "best beta"
 model of the paper (the paper's optional retraining with that beta fixed is left out); Xavier
-weights, N(0, 0.001) biases; Adam; L2 on weights (``l2``: the authors' lam, 0 for the VAE, 0.01/batch for the DAE). Scoring uses the mean
-code (no sampling, no dropout). Left out: the paper's "Mult-VAE^PR" partial-regularisation naming
-is what this is; no Gaussian / logistic likelihood variants.
+weights, N(0, 0.001) biases; Adam; L2 on weights (``l2``: the authors' lam, 0 for the VAE,
+0.01/batch for the DAE). Scoring uses the mean code (no sampling, no dropout). Left out: the
+paper's "Mult-VAE^PR" partial-regularisation naming is what this is; no Gaussian / logistic
+likelihood variants.
 
 CDAE — Wu, DuBois, Zheng, Ester, "Collaborative Denoising Auto-Encoders for Top-N Recommender
 Systems", WSDM 2016. Implemented: one hidden layer with a per-user input node V_u added to the

@@ -121,13 +121,11 @@ class _NCFNet(nn.Module):
         for k, lin in enumerate(self.tower):
             if k:
                 z = lin(z)
-            p = self._drop_p(k)
-            z = z * relu_dropout_multiplier(z, p) if p > 0 else F.relu(z)
+            if self.training and self.dropout and k < len(self.tower) - 1:  # every hidden layer but the last
+                z = z * relu_dropout_multiplier(z, self.dropout)
+            else:
+                z = F.relu(z)
         return z
-
-    def _drop_p(self, layer: int) -> float:
-        """Dropout after tower layer ``layer`` (every hidden layer but the last), in training only."""
-        return self.dropout if self.training and layer < len(self.tower) - 1 else 0.0
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         # index_select rather than nn.Embedding's forward: its backward is an index_add, several
