@@ -13,7 +13,25 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class UserInputError(ValueError):
-    """Bad input from the user: printed as one line by the CLI, never a traceback."""
+    """Bad input from the user: printed as one line by the CLI, never a traceback.
+
+    ``exit_code`` is the CLI's exit status for this kind of failure (README, "Exit codes"):
+    1 unexpected error, 2 usage, 3 data refused by validation, 4 warehouse or night held by
+    another run, 5 nothing to do. Subclasses set their own."""
+
+    exit_code: int = 1
+
+
+class DataRefusedError(UserInputError):
+    """Validation refused the data (a table-level expectation, or a guard rail under --strict)."""
+
+    exit_code = 3
+
+
+class NothingToDoError(UserInputError):
+    """The command had nothing to do (no files for the day, a report for a night that never ran)."""
+
+    exit_code = 5
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from tasks.config import Home, UserInputError
+from tasks.config import DataRefusedError, Home, UserInputError
 from tasks.faults import crash_point
 from tasks.profiles import CANONICAL_FIELDS, SourceProfile
 from tasks.sqlfiles import sql
@@ -39,6 +39,10 @@ WAREHOUSE_WRITE_LOCK = threading.Lock()
 
 class IngestError(UserInputError):
     """A file or run that cannot be ingested; one line naming file, row and problem."""
+
+
+class ValidationRefusedError(IngestError, DataRefusedError):
+    """A table-level expectation (or a guard rail under ``--strict``) refused a file: exit code 3."""
 
 
 @dataclass

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from tasks.config import Home
-from tasks.ingest import WAREHOUSE_WRITE_LOCK, IngestError
+from tasks.ingest import WAREHOUSE_WRITE_LOCK, ValidationRefusedError
 from tasks.profiles import SourceProfile
 
 # GX's file-backed context (suites, checkpoints, Data Docs under home/gx) is not thread-safe:
@@ -39,5 +39,5 @@ def validate_scratch(
         outcome = validate_batch(scratch, run_id=run_id, batch=batch, rules=rules, gx_dir=home.gx,
                                  history_db=home.db if home.db.exists() else None)
     if not outcome.ok:
-        raise IngestError(f"{batch}: validation failed: {'; '.join(outcome.failures)}")
+        raise ValidationRefusedError(f"{batch}: validation failed: {'; '.join(outcome.failures)}")
     return outcome.results

@@ -18,7 +18,9 @@ from tasks.config import Home, UserInputError
 
 
 class RunLockedError(UserInputError):
-    """Another process is running the same night."""
+    """Another process holds the night or the warehouse."""
+
+    exit_code = 4
 
 
 def _lock_file(home: Home, name: str):
