@@ -8,6 +8,7 @@ CREATE OR REPLACE TEMP TABLE stage_text (
     event_type      VARCHAR,
     category        VARCHAR,
     ts              VARCHAR,
-    bad_line_reason VARCHAR,           -- set when the line itself is unusable (e.g. invalid JSON)
+    ts_offset       VARCHAR,           -- the profile's timestamp offset column, when it has one
+    bad_line_reason VARCHAR,           -- set when the line itself is unusable ('blank line' is counted apart, not quarantined)
     raw_line        VARCHAR
 );
