@@ -23,8 +23,10 @@ from tasks.ingest import (
     cleanup_scratch,
     commit_run,
     ingest,
+    ingest_run,
     list_input_files,
     new_run_id,
+    resolve_inputs,
     stage_file,
 )
 from tasks.profiles import load_profile
@@ -71,43 +73,54 @@ def task_runner_for_fanout():
     return ThreadPoolTaskRunner(max_workers=int(os.environ.get("CLICKREC_WORKERS", "2")))
 
 
-def _ingest_run(home: Home, source: str, files: list[Path], day: date | None, run_id: str) -> IngestReport:
+def _ingest_run(home: Home, source: str, files: list[Path], day: date | None, run_id: str, strict: bool,
+                allow_outside_links: bool) -> IngestReport:
     profile = load_profile(source)
-    whole_day = day is not None and len(files) == 1
-    futures = [stage_file_task.submit(f, profile, home, run_id, day, None, whole_day) for f in files]
-    reports = []
-    try:
-        for fut in futures:
-            reports.append(fut.result())
-        days = commit_run_task(home, run_id, profile, day, reports)
-    finally:
-        for fut in futures:  # a failed sibling must not leave scratch files behind
-            if fut.state.is_completed():
-                cleanup_scratch([fut.result()])
+    inputs = resolve_inputs(files, allow_outside_links)
+    whole_day = day is not None and len(inputs) == 1
+    with ingest_run(home, run_id):
+        futures = [stage_file_task.submit(lf.resolved, profile, home, run_id, day, None, whole_day, strict,
+                                          lf.link_path) for lf in inputs]
+        reports = []
+        try:
+            for fut in futures:
+                reports.append(fut.result())
+            days = commit_run_task(home, run_id, profile, day, reports)
+        finally:
+            for fut in futures:  # a failed sibling must not leave scratch files behind
+                if fut.state.is_completed():
+                    cleanup_scratch([fut.result()])
     return IngestReport(run_id=run_id, profile=profile.name, day=str(day) if day else None,
                         files=reports, days_written=days)
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
-def ingest_flow(source: str, path: str, day: str | None = None, home: str | None = None) -> dict:
-    """Ingest one landing file or folder; with ``day`` only that day is taken, and replaced whole."""
+def ingest_flow(source: str, path: str, day: str | None = None, home: str | None = None, strict: bool = False,
+                allow_outside_links: bool = False) -> dict:
+    """Ingest one landing file or folder; with ``day`` only that day is taken, and replaced whole.
+
+    ``strict``: a guard rail (duplicate / filtered / null-key share) refuses the file instead of
+    flagging it. ``allow_outside_links``: accept symlinks that lead outside the landing folder."""
     h = Home.resolve(home).ensure()
     d = parse_day(day) if day else None
     files = list_input_files(Path(path))
     if d is not None:
         files = files_for_day(files, d)
-    return _ingest_run(h, source, files, d, new_run_id("ingest")).to_dict()
+    return _ingest_run(h, source, files, d, new_run_id("ingest"), strict, allow_outside_links).to_dict()
 
 
 @task(name="ingest-day", cache_policy=NO_CACHE)
-def ingest_day_task(home: Home, source: str, files: list[Path], day: date | tuple[date, date]) -> dict:
+def ingest_day_task(home: Home, source: str, files: list[Path], day: date | tuple[date, date],
+                    strict: bool = False) -> dict:
     """One day (or one range) of a backfill: stage its files, then commit (serialised on the warehouse)."""
     label = day if isinstance(day, date) else f"{day[0]}-{day[1]}"
-    return ingest(home, load_profile(source), files, day=day, run_id=new_run_id(f"backfill-{label}")).to_dict()
+    return ingest(home, load_profile(source), files, day=day, run_id=new_run_id(f"backfill-{label}"),
+                  strict=strict).to_dict()
 
 
 @flow(name="backfill-ingest", log_prints=False)
-def backfill_ingest_flow(source: str, path: str, start: str, end: str, home: str | None = None) -> list[dict]:
+def backfill_ingest_flow(source: str, path: str, start: str, end: str, home: str | None = None,
+                         strict: bool = False) -> list[dict]:
     """Ingest and validate every day of [start, end], replacing those days whole.
 
     Daily landing files (a date in the name) fan out one task per day on the flow's task runner;
@@ -121,9 +134,9 @@ def backfill_ingest_flow(source: str, path: str, start: str, end: str, home: str
         raise IngestError(f"--end {d1} is before --start {d0}")
     files = list_input_files(Path(path))
     if not all(_DAY_IN_NAME.search(f.name) for f in files):
-        return [ingest_day_task(h, source, files, (d0, d1))]
+        return [ingest_day_task(h, source, files, (d0, d1), strict)]
     days = [d0 + timedelta(days=i) for i in range((d1 - d0).days + 1)]
-    futures = [(d, ingest_day_task.submit(h, source, files_for_day(files, d), d)) for d in days if files_for_day(files, d)]
+    futures = [(d, ingest_day_task.submit(h, source, files_for_day(files, d), d, strict)) for d in days if files_for_day(files, d)]
     results, errors = [], []
     for d, fut in futures:
         try:

@@ -89,6 +89,19 @@ class Home:
         return self
 
 
+LOCK_WAIT_DEFAULT_SECONDS = 6 * 3600  # a later night or an ad-hoc ingest waits for a running night
+
+
+def lock_wait_seconds() -> float:
+    """The one wait for anything held by another run (the warehouse lock, DuckDB's file lock,
+    validation's history ATTACH): ``CLICKREC_LOCK_WAIT_SECONDS``, default 6 h."""
+    raw = os.environ.get("CLICKREC_LOCK_WAIT_SECONDS", "")
+    try:
+        return float(raw) if raw else float(LOCK_WAIT_DEFAULT_SECONDS)
+    except ValueError:
+        raise UserInputError(f"CLICKREC_LOCK_WAIT_SECONDS={raw!r}: expected a number of seconds") from None
+
+
 def parse_day(text: str | date, what: str = "--date") -> date:
     """A calendar day from ``YYYY-MM-DD`` only: anything else (paths, ``..``, times) is refused."""
     if isinstance(text, date):

@@ -1,11 +1,23 @@
 """Ingest: landing files -> validated canonical events in the lake and ``raw.clicks``.
 
+Every physical line of a landing file is accounted for: ``tasks.ingest_lines`` streams the file's
+lines (split on bytes, never by a parser), each line is typed or quarantined alone, and the
+invariant ``read = accepted + quarantined + duplicates + filtered + other_days + blank`` is checked
+against that physical count for every file.
+
 Each file is staged, typed and validated in its own *scratch* DuckDB file (``tmp/stage-*.duckdb``),
 so files can be prepared in parallel (threads, Dask workers) without touching the working database.
-Only the short final commit takes the warehouse's single writer slot: it replaces what the run
-replaces (a day with ``--date``, else these files' earlier rows) in one transaction, then renames
-the run's Parquet files into the lake. Nothing reaches the lake or ``raw.clicks`` before every file
-of the run has passed validation, so a failing run leaves no half-written partition.
+The commit holds the warehouse's cross-process lock (``tasks.locks.warehouse_lock``) from the
+database transaction through the lake publish: one transaction replaces what the run replaces (a
+day with ``--date``, else these landing files' earlier rows) and writes the run's manifest
+(``ops.lake_files``); then the run's Parquet files are renamed into the lake and the files it
+replaces are removed. A crash or a retry at any point is repaired by the next commit of any run
+(ingest, backfill, nightly), which first finishes every committed run from its manifest, rebuilding
+a lost file from ``raw.clicks``. A retried commit of a committed run only finishes its publish.
+
+A landing file's identity is its resolved path (``file_id``), with its sha256 recorded: the same
+file re-ingested replaces its own rows and quarantine; another file of the same name never removes
+anything.
 """
 
 from __future__ import annotations
@@ -15,7 +27,6 @@ import hashlib
 import os
 import re
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,17 +35,21 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from tasks.config import DataRefusedError, Home, UserInputError
 from tasks.faults import crash_point
+from tasks.ingest_lines import LineCount, line_reader
+from tasks.locks import WRITE_LOCK, run_alive, run_is_alive, warehouse_lock
 from tasks.profiles import CANONICAL_FIELDS, SourceProfile
 from tasks.sqlfiles import sql
 from tasks.warehouse import connect, scratch_config
 
 MAX_LINE_BYTES = 2 * 1024 * 1024
-# One writer on the warehouse at a time inside this process (threads of a backfill); across
-# processes DuckDB's own file lock refuses a second writer and we report it.
-WAREHOUSE_WRITE_LOCK = threading.Lock()
+MAX_LINE_BYTES = 2 * 1024 * 1024
+# Kept under its old name for callers in this process; the lock lives in tasks.locks.
+WAREHOUSE_WRITE_LOCK = WRITE_LOCK
+_SCRATCH_RE = re.compile(r"^stage-(?P<run>.+)-[0-9a-f]{8}\.duckdb(\.wal|\.lake)?$")
 
 
 class IngestError(UserInputError):
@@ -48,28 +63,39 @@ class ValidationRefusedError(IngestError, DataRefusedError):
 @dataclass
 class FileReport:
     source_file: str
-    path: str
+    path: str  # resolved path: the file's identity, with sha256
     sha256: str
     size_bytes: int
-    rows_read: int = 0
+    file_id: str = ""
+    link_path: str | None = None  # the symlink it was given as, if any
+    rows_read: int = 0  # data lines physically in the file (Parquet: rows in its metadata)
     rows_accepted: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_filtered: int = 0
     rows_other_days: int = 0
+    rows_blank: int = 0
     min_ts: datetime | None = None
     max_ts: datetime | None = None
     days: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # guard rails passed (shares over the profile's limits)
     scratch: str = ""
     validation: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per step, for the benchmark
 
     def check_invariant(self) -> None:
-        total = self.rows_accepted + self.rows_quarantined + self.rows_duplicate + self.rows_other_days
+        total = (self.rows_accepted + self.rows_quarantined + self.rows_duplicate + self.rows_filtered
+                 + self.rows_other_days + self.rows_blank)
         if total != self.rows_read:
             raise IngestError(
-                f"{self.path}: accounting broken: read {self.rows_read} != accepted {self.rows_accepted} + "
-                f"quarantined {self.rows_quarantined} + duplicates {self.rows_duplicate} + other days {self.rows_other_days}"
+                f"{self.path}: accounting broken: {self.rows_read} data lines in the file != accepted "
+                f"{self.rows_accepted} + quarantined {self.rows_quarantined} + duplicates {self.rows_duplicate} + "
+                f"filtered {self.rows_filtered} + other days {self.rows_other_days} + blank {self.rows_blank}"
             )
+
+
+COUNT_KEYS = ("rows_read", "rows_accepted", "rows_quarantined", "rows_duplicate", "rows_filtered",
+              "rows_other_days", "rows_blank")
 
 
 @dataclass
@@ -82,8 +108,11 @@ class IngestReport:
 
     @property
     def totals(self) -> dict[str, int]:
-        keys = ("rows_read", "rows_accepted", "rows_quarantined", "rows_duplicate", "rows_other_days")
-        return {k: sum(getattr(f, k) for f in self.files) for k in keys}
+        return {k: sum(getattr(f, k) for f in self.files) for k in COUNT_KEYS}
+
+    @property
+    def flags(self) -> list[str]:
+        return [flag for f in self.files for flag in f.flags]
 
     def to_dict(self) -> dict:
         return {
@@ -92,6 +121,7 @@ class IngestReport:
             "day": self.day,
             "days_written": self.days_written,
             "totals": self.totals,
+            "flags": self.flags,
             "files": [{k: v for k, v in asdict(f).items() if k != "scratch"} for f in self.files],
         }
 
@@ -128,10 +158,50 @@ def list_input_files(path: Path) -> list[Path]:
     return files
 
 
-def file_key(source_file: str) -> str:
-    """A safe file-name stem for this source's Parquet files (no path separators, no dots-only)."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source_file).strip(".") or "file"
-    return f"{stem[:80]}-{hashlib.sha1(source_file.encode()).hexdigest()[:8]}"
+@dataclass(frozen=True)
+class LandingFile:
+    """One input of a run: the path it was given as and the file it is (symlinks resolved)."""
+
+    given: Path
+    resolved: Path
+
+    @property
+    def link_path(self) -> str | None:
+        return str(self.given.absolute()) if self.given.is_symlink() else None
+
+
+def file_id_of(resolved: Path) -> str:
+    """The lineage key of a landing file: its resolved path, hashed (never the bare name)."""
+    return hashlib.sha1(str(resolved).encode()).hexdigest()[:16]
+
+
+def resolve_inputs(paths: Sequence[Path], allow_outside_links: bool = False) -> list[LandingFile]:
+    """Resolve each input (symlinks followed), refusing one file given twice and, unless allowed, a
+    symlink that leads outside the folder it sits in (a landing folder should not reach elsewhere)."""
+    out: list[LandingFile] = []
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        given = Path(p)
+        resolved = given.resolve()
+        if given.is_symlink() and not allow_outside_links:
+            folder = given.absolute().parent.resolve()
+            if folder not in resolved.parents:
+                raise IngestError(
+                    f"{given}: symlink to {resolved}, outside its landing folder {folder}; refused "
+                    "(pass --allow-outside-links to accept it)"
+                )
+        if resolved in seen:
+            raise IngestError(f"{given}: the same file as {seen[resolved]} ({resolved}); a file is ingested once per run")
+        seen[resolved] = given
+        out.append(LandingFile(given=given, resolved=resolved))
+    return out
+
+
+def _lake_name(source_file: str, file_id: str, run_id: str, i: int) -> str:
+    """A lake file name unique per landing file and run, so no rename ever replaces another's file."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source_file).strip(".")[:60] or "file"
+    run = hashlib.sha1(run_id.encode()).hexdigest()[:8]
+    return f"{stem}-{file_id}-{run}-{i}.parquet"
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
@@ -164,34 +234,74 @@ def _first_line(path: Path, compression: str, limit: int = 1 << 20) -> str:
     except (OSError, EOFError) as exc:
         raise IngestError(f"{path}: cannot read ({exc})") from None
     try:
-        return raw.decode("utf-8").rstrip("\r\n")
+        return raw.decode("utf-8").rstrip("\r\n").lstrip("\ufeff")
     except UnicodeDecodeError:
         raise IngestError(f"{path}: line 1: header is not valid UTF-8") from None
 
 
-def _csv_columns(path: Path, profile: SourceProfile, compression: str) -> dict[str, str]:
-    """Positional column names for read_csv: canonical role, or ``_skip_N`` for unmapped columns."""
-    role_of = {src: canon for canon, src in profile.fields.items()}
-    if profile.header:
-        header = _first_line(path, compression)
-        if not header:
-            raise IngestError(f"{path}: file is empty")
-        names = [h.strip().strip('"') for h in header.split(profile.delimiter)]
-        missing = [src for src in profile.fields.values() if src not in names]
-        if missing:
-            raise IngestError(
-                f"{path}: line 1: missing required column(s) {missing} (found {names[:8]}; "
-                f"delimiter {profile.delimiter!r} per profile {profile.name!r})"
-            )
-    else:
-        names = list(profile.columns)
-    return {role_of.get(n, f"_skip_{i}"): "VARCHAR" for i, n in enumerate(names)}
+def _csv_names(path: Path, profile: SourceProfile, compression: str) -> list[str]:
+    """Column names of a delimited file: its header (checked against the profile) or the profile's."""
+    if not profile.header:
+        return list(profile.columns)
+    header = _first_line(path, compression)
+    if not header:
+        raise IngestError(f"{path}: file is empty")
+    names = [h.strip().strip('"') for h in header.split(profile.delimiter)]
+    wanted = list(profile.fields.values()) + ([_offset_column(profile)] if _offset_column(profile) else [])
+    missing = [src for src in wanted if src not in names]
+    if missing:
+        raise IngestError(
+            f"{path}: line 1: missing required column(s) {missing} (found {names[:8]}; "
+            f"delimiter {profile.delimiter!r} per profile {profile.name!r})"
+        )
+    return names
+
+
+def _offset_column(profile: SourceProfile) -> str | None:
+    return getattr(profile, "ts_offset_column", None)
+
+
+def _roles(profile: SourceProfile) -> dict[str, str]:
+    """Canonical role -> source column, including the timestamp's offset column when there is one."""
+    roles = dict(profile.fields)
+    if _offset_column(profile):
+        roles["ts_offset"] = _offset_column(profile)
+    return roles
+
+
+def _re2_literal(text: str) -> str:
+    # Every non-alphanumeric character as \x{..}: safe inside and outside character classes in RE2.
+    return "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)
+
+
+def _csv_params(path: Path, profile: SourceProfile, compression: str) -> dict[str, object]:
+    names = _csv_names(path, profile, compression)
+    pos = {role: names.index(src) + 1 for role, src in _roles(profile).items()}
+    # Quoted fields are understood with a one-character delimiter (the quote grammar needs a
+    # character class); with a longer delimiter (MovieLens 1M's ::) quotes are plain characters.
+    quote = profile.quote if len(profile.delimiter) == 1 and profile.quote else ""
+    d, q = _re2_literal(profile.delimiter), _re2_literal(quote or '"')
+    fld = f"{q}(?:[^{q}]|{q}{q})*{q}|[^{d}{q}]*"
+    return {
+        "delim": profile.delimiter,
+        "quote": quote,
+        "full_pattern": f"(?:{fld})(?:{d}(?:{fld}))*",
+        "field_pattern": f"({fld}){d}",
+        "n_fields": len(names),
+        **{f"pos_{f}": pos.get(f) for f in (*CANONICAL_FIELDS, "ts_offset")},
+    }
 
 
 def _json_pointer(key: str | None) -> str | None:
+    """A profile key as a JSON pointer; a dot means nesting (``a.b`` -> ``/a/b``)."""
     if key is None:
         return None
-    return "/" + key.replace("~", "~0").replace("/", "~1")
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in key.split("."))
+
+
+def _pointers(profile: SourceProfile) -> dict[str, str | None]:
+    roles = _roles(profile)
+    return {f"p_{f}": _json_pointer(roles.get(f)) for f in (*CANONICAL_FIELDS, "ts_offset")}
 
 
 def _friendly(exc: Exception) -> str:
@@ -207,28 +317,32 @@ def stage_file(
     day: Days,
     validate: Callable[..., list[dict]] | None = None,
     whole_day: bool = False,
+    strict: bool = False,
+    link_path: str | None = None,
 ) -> FileReport:
     """Stage, type and validate one file into its own scratch database; returns its accounting.
 
-    ``whole_day``: this file is the run's only file for ``day`` (enables the day-volume check)."""
+    ``whole_day``: this file is the run's only file for ``day`` (enables the day-volume check).
+    ``strict``: a guard rail passed refuses the file instead of flagging it."""
     path = path.resolve()
     t0 = time.perf_counter()
     sha, size = sha256_of(path)
     if size == 0:
         raise IngestError(f"{path}: file is empty (0 bytes)")
     compression = _compression(path)
-    report = FileReport(source_file=path.name, path=str(path), sha256=sha, size_bytes=size)
+    report = FileReport(source_file=path.name, path=str(path), sha256=sha, size_bytes=size,
+                        file_id=file_id_of(path), link_path=link_path)
     report.seconds["checksum"] = round(time.perf_counter() - t0, 3)
+    home.tmp.mkdir(parents=True, exist_ok=True)
     scratch = home.tmp / f"stage-{run_id}-{uuid.uuid4().hex[:8]}.duckdb"
     report.scratch = str(scratch)
     try:
-        _stage_into(scratch, path, profile, compression, home, run_id, day, report, validate, whole_day)
+        _stage_into(scratch, path, profile, compression, home, run_id, day, report, validate, whole_day, strict)
+        if sha256_of(path)[0] != sha:
+            raise IngestError(f"{path}: file changed while being read (sha256 differs); refusing it")
     except BaseException:
         cleanup_scratch([report])
         raise
-    if sha256_of(path)[0] != sha:
-        cleanup_scratch([report])
-        raise IngestError(f"{path}: file changed while being read (sha256 differs); refusing it")
     return report
 
 
@@ -237,6 +351,28 @@ def _timed(report: FileReport, step: str):
     t0 = time.perf_counter()
     yield
     report.seconds[step] = round(report.seconds.get(step, 0.0) + time.perf_counter() - t0, 3)
+
+
+def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, profile: SourceProfile, compression: str) -> int:
+    """Fill stage_text from the file; returns the number of data lines physically in it."""
+    if profile.format == "parquet":
+        try:
+            n_rows = pq.ParquetFile(path).metadata.num_rows
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+            raise IngestError(f"{path}: cannot read as parquet ({_friendly(exc)})") from None
+        con.execute(sql("ingest/stage_text_parquet"), {"path": str(path)} | _pointers(profile))
+        return n_rows
+    header_lines = 1 if profile.format == "csv" and profile.header else 0
+    params = _csv_params(path, profile, compression) if profile.format == "csv" else _pointers(profile)
+    count = LineCount()
+    reader = line_reader(path, compression, MAX_LINE_BYTES, count)
+    con.register("landing_lines", reader)
+    try:
+        con.execute(sql("ingest/stage_lines"), {"header_lines": header_lines, "max_line_bytes": MAX_LINE_BYTES})
+    finally:
+        con.unregister("landing_lines")
+    con.execute(sql(f"ingest/stage_text_{profile.format}"), params)
+    return max(count.lines - header_lines, 0)
 
 
 def _stage_into(
@@ -250,56 +386,38 @@ def _stage_into(
     report: FileReport,
     validate: Callable[..., list[dict]] | None,
     whole_day: bool,
+    strict: bool,
 ) -> None:
     con = duckdb.connect(str(scratch), config=scratch_config())
     try:
         con.execute(sql("warehouse/schema"))
         con.execute(sql("ingest/stage_text_table"))
-        params = {"path": str(path), "compression": compression, "max_line_size": MAX_LINE_BYTES}
         try:
             with _timed(report, "read"):
-                if profile.format == "csv":
-                    columns = _csv_columns(path, profile, compression)
-                    con.execute(
-                        sql("ingest/stage_csv"),
-                        params
-                        | {"delim": profile.delimiter, "quote": profile.quote, "header": profile.header,
-                           "columns": columns},
-                    )
-                    con.execute(sql("ingest/stage_text_csv"), {"header_lines": 1 if profile.header else 0})
-                elif profile.format == "jsonl":
-                    con.execute(sql("ingest/stage_jsonl"), params)
-                    pointers = {f"p_{f}": _json_pointer(profile.fields.get(f)) for f in CANONICAL_FIELDS}
-                    con.execute(sql("ingest/stage_text_jsonl"), pointers)
-                else:
-                    con.execute(sql("ingest/stage_rejects_empty"))
-                    pointers = {f"p_{f}": _json_pointer(profile.fields.get(f)) for f in CANONICAL_FIELDS}
-                    con.execute(sql("ingest/stage_text_parquet"), {"path": str(path)} | pointers)
+                report.rows_read = _read_lines(con, path, profile, compression)
+        except (OSError, EOFError) as exc:
+            raise IngestError(f"{path}: cannot read ({_friendly(exc)})") from None
         except duckdb.Error as exc:
             raise IngestError(f"{path}: cannot read as {profile.format} ({_friendly(exc)})") from None
-        [(n_bad, n_good)] = con.execute(sql("ingest/count_bad_lines")).fetchall()
-        report.rows_read = n_bad + n_good
-        if report.rows_read == 0:
+        [(n_bad, n_blank, n_good)] = con.execute(sql("ingest/count_bad_lines")).fetchall()
+        if n_bad + n_blank + n_good != report.rows_read:  # the parser must have seen every line
+            raise IngestError(f"{path}: accounting broken: {report.rows_read} data lines in the file, "
+                              f"{n_bad + n_blank + n_good} staged")
+        report.rows_blank = n_blank
+        if report.rows_read - n_blank == 0:
             raise IngestError(f"{path}: no data rows (empty or header only)")
-        if n_bad == report.rows_read:
-            [(line, message)] = con.execute(sql("ingest/first_reject")).fetchall()
+        if n_good == 0:
+            [(line, message)] = con.execute(sql("ingest/first_bad_line")).fetchall()
             raise IngestError(
                 f"{path}: line {line}: no line could be read with profile {profile.name!r} "
                 f"(delimiter {profile.delimiter!r}?): {message}"
             )
-        con.execute(sql("ingest/quarantine_bad_lines"), {"source_file": path.name, "run_id": run_id})
+        con.execute(sql("ingest/quarantine_bad_lines"),
+                    {"source_file": path.name, "file_id": report.file_id, "run_id": run_id})
         with _timed(report, "type"):
-            con.execute(
-                sql("ingest/typed_batch"),
-                {
-                    "source_file": path.name,
-                    "default_event_type": profile.defaults.get("event_type", "click"),
-                    "ts_kind": profile.ts_kind,
-                    "ts_format": profile.ts_format or "%Y-%m-%d %H:%M:%S",
-                    "timezone": profile.timezone,
-                    "dedupe": profile.dedupe,
-                },
-            )
+            con.execute(sql("ingest/typed_batch"), {"source_file": path.name} | _typed_params(profile))
+            [(report.rows_filtered,)] = con.execute(sql("ingest/count_filtered")).fetchall()
+            con.execute(sql("ingest/drop_filtered"))
     finally:
         con.close()
     # Row- and table-level expectations (Great Expectations) on the scratch database.
@@ -308,22 +426,65 @@ def _stage_into(
     con = duckdb.connect(str(scratch), config=scratch_config())
     try:
         con.execute(sql("ingest/quarantine_bad_lines_move"))
-        [counts] = con.execute(sql("ingest/file_counts"), day_span(day)).fetchall()
-        dup, rejected, other, accepted, _batch_rows, min_ts, max_ts = counts
+        [counts] = con.execute(sql("ingest/file_counts"),
+                               day_span(day) | {"session_key": profile.has_session}).fetchall()
+        dup, rejected, other, accepted, _batch_rows, null_keys, min_ts, max_ts = counts
         report.rows_duplicate, report.rows_other_days, report.rows_accepted = dup, other, accepted
         report.rows_quarantined = n_bad + rejected
         report.min_ts, report.max_ts = min_ts, max_ts
         report.check_invariant()
+        report.flags = guard_flags(report, null_keys, profile)
+        if report.flags and strict:
+            raise ValidationRefusedError(f"{path}: refused under --strict: {'; '.join(report.flags)}")
         report.days = [str(d) for (d,) in con.execute(sql("ingest/accepted_days"), day_span(day)).fetchall()]
         if accepted:
             with _timed(report, "write_lake"):
                 con.execute(
                     sql("ingest/write_lake"),
                     {"run_id": run_id, "ingested_at": datetime.now(UTC).replace(tzinfo=None), **day_span(day),
-                     "out": str(scratch.with_suffix(".lake"))},
+                     "file_id": report.file_id, "out": str(scratch.with_suffix(".lake"))},
                 )
     finally:
         con.close()
+
+
+def _typed_params(profile: SourceProfile) -> dict[str, object]:
+    from tasks import profiles
+
+    if hasattr(profiles, "typed_batch_params"):
+        return profiles.typed_batch_params(profile)
+    return {
+        "default_event_type": profile.defaults.get("event_type", "click"),
+        "ts_kind": profile.ts_kind,
+        "ts_format": profile.ts_format or "%Y-%m-%d %H:%M:%S",
+        "timezone": profile.timezone,
+        "dedupe": profile.dedupe,
+    }
+
+
+GUARD_DEFAULTS = {"max_duplicate_share": 0.05, "max_filtered_share": 0.5, "max_null_key_share": 0.05}
+
+
+def guard_flags(report: FileReport, null_keys: int, profile: SourceProfile) -> list[str]:
+    """Guard rails: shares of a file's data rows that a healthy log keeps small. A silent 18%
+    "duplicate" drop (a timestamp that is only a date) or a key that is mostly NULL is flagged in the
+    run's output, ``status`` and the report, and refused with ``--strict``."""
+    guards = getattr(profile, "guards", None)
+    limit = {k: float(getattr(guards, k, v)) for k, v in GUARD_DEFAULTS.items()}
+    rows = report.rows_read - report.rows_blank
+    if rows <= 0:
+        return []
+    name = Path(report.path).name
+    shares = (
+        ("duplicate", report.rows_duplicate, limit["max_duplicate_share"]),
+        ("filtered", report.rows_filtered, limit["max_filtered_share"]),
+        ("null-key", null_keys, limit["max_null_key_share"]),
+    )
+    return [
+        f"{name}: {what} share {n / rows:.1%} ({n:,} of {rows:,} rows) above the profile's {lim:.1%}"
+        for what, n, lim in shares
+        if n / rows > lim
+    ]
 
 
 def _default_validate(
@@ -335,87 +496,175 @@ def _default_validate(
 
 
 def commit_run(home: Home, run_id: str, profile: SourceProfile, day: Days, files: Sequence[FileReport]) -> list[str]:
-    """Make the run visible: one DuckDB transaction, then atomic renames into the lake."""
-    source_files = [f.source_file for f in files]
-    with WAREHOUSE_WRITE_LOCK:
+    """Make the run visible: one DuckDB transaction, then the lake publish, both under the warehouse
+    lock. Idempotent: a retry of a committed run only finishes its publish (never commits twice)."""
+    with warehouse_lock(home, what=f"ingest {run_id}"), WRITE_LOCK:
         con = connect(home)
         try:
-            con.begin()
-            con.execute(sql("ingest/commit_run"), day_span(day) | {"source_files": source_files})
-            for f in files:
-                parts = sorted(str(p) for p in Path(f.scratch).with_suffix(".lake").glob("event_date=*/*.parquet"))
-                if parts:
-                    con.execute(sql("ingest/insert_accepted"), {"files": parts})
-                con.execute(sql("ingest/attach_scratch"), {"path": f.scratch})
-                try:
-                    con.execute(sql("ingest/copy_quarantine"), {"source_file": f.source_file})
-                    con.execute(sql("ingest/copy_scratch_rows"))
-                finally:
-                    con.execute(sql("ingest/detach_scratch"))
-                con.execute(
-                    sql("ingest/record_file"),
-                    {
-                        "run_id": run_id, "source_file": f.source_file, "path": f.path, "profile": profile.name,
-                        **day_span(day), "sha256": f.sha256, "size_bytes": f.size_bytes, "rows_read": f.rows_read,
-                        "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined,
-                        "rows_duplicate": f.rows_duplicate, "rows_other_days": f.rows_other_days,
-                        "min_ts": f.min_ts, "max_ts": f.max_ts,
-                    },
-                )
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+            publish_committed(home, con)  # finish any run a crash or a failed rename left half-published
+            [(state,)] = con.execute(sql("ingest/run_state"), {"run_id": run_id}).fetchall() or [(None,)]
+            if state is None:
+                _commit_transaction(con, home, run_id, profile, day, files)
+                crash_point("ingest-after-commit")
+            _publish_run(home, con, run_id)
+            return [d for (d,) in con.execute(sql("ingest/run_days"), {"run_id": run_id}).fetchall()]
         finally:
             con.close()
-        crash_point("ingest-after-commit")
-        return _publish_lake(home, day, files)
 
 
-def _publish_lake(home: Home, day: Days, files: Sequence[FileReport]) -> list[str]:
-    """Rename each file's new partition files into place, then drop what they replace."""
+def _commit_transaction(con: duckdb.DuckDBPyConnection, home: Home, run_id: str, profile: SourceProfile,
+                        day: Days, files: Sequence[FileReport]) -> None:
+    file_ids = [f.file_id for f in files]
+    scope = day_span(day) | {"file_ids": file_ids}
+    _register_legacy_lake(home, con)
+    con.begin()
+    try:
+        con.execute(sql("ingest/commit_run"), scope)
+        con.execute(sql("ingest/retire_lake_files"), scope | {"run_id": run_id})
+        con.execute(sql("ingest/clear_quarantine"), {"file_ids": file_ids})
+        for f in files:
+            staged = sorted(Path(f.scratch).with_suffix(".lake").glob("event_date=*/*.parquet"))
+            if staged:
+                con.execute(sql("ingest/insert_accepted"), {"files": [str(p) for p in staged]})
+            for i, part in enumerate(staged):
+                event_date = part.parent.name.split("=", 1)[1]
+                rel = f"{part.parent.name}/{_lake_name(f.source_file, f.file_id, run_id, i)}"
+                con.execute(sql("ingest/add_lake_file"), {"rel_path": rel, "run_id": run_id, "file_id": f.file_id,
+                                                          "event_date": event_date, "staged_path": str(part)})
+            con.execute(sql("ingest/attach_scratch"), {"path": f.scratch})
+            try:
+                con.execute(sql("ingest/copy_scratch_rows"), {"file_id": f.file_id})
+                con.execute(sql("ingest/copy_validation_results"))
+            finally:
+                con.execute(sql("ingest/detach_scratch"))
+            con.execute(sql("ingest/record_file"), _file_record(run_id, profile, day, f))
+        con.execute(sql("ingest/record_run"), {"run_id": run_id})
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def _file_record(run_id: str, profile: SourceProfile, day: Days, f: FileReport) -> dict[str, object]:
+    return {
+        "run_id": run_id, "source_file": f.source_file, "path": f.path, "profile": profile.name, **day_span(day),
+        "sha256": f.sha256, "size_bytes": f.size_bytes, "file_id": f.file_id, "link_path": f.link_path,
+        **{k: getattr(f, k) for k in COUNT_KEYS}, "min_ts": f.min_ts, "max_ts": f.max_ts,
+        "flags": "; ".join(f.flags) or None,
+    }
+
+
+def _register_legacy_lake(home: Home, con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse from before the manifest: its lake files become live entries of no known file."""
+    if con.execute(sql("ingest/manifest_size")).fetchall()[0][0]:
+        return
+    for part in sorted(home.clicks_lake.glob("event_date=*/*.parquet")):
+        con.execute(sql("ingest/register_legacy_lake_file"),
+                    {"rel_path": f"{part.parent.name}/{part.name}", "event_date": part.parent.name.split("=", 1)[1]})
+
+
+def publish_committed(home: Home, con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
+    """Finish every committed run whose lake files are not all in place; returns their run ids.
+
+    Called by every commit (so the next run of any kind repairs a crash), and by the nightly before
+    it reads the warehouse. The caller holds the warehouse lock, or this takes it."""
+    if con is None:
+        with warehouse_lock(home, what="lake repair"), WRITE_LOCK, contextlib.closing(connect(home)) as c:
+            return publish_committed(home, c)
+    runs = [r for (r,) in con.execute(sql("ingest/committed_runs")).fetchall()]
+    for run_id in runs:
+        _publish_run(home, con, run_id)
+    return runs
+
+
+def _publish_run(home: Home, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Place a committed run's files (rename; rebuild from raw.clicks when the staged copy is gone),
+    remove the files it retires, then mark the manifest. Every step is safe to repeat."""
     lake = home.clicks_lake
-    keys = {file_key(f.source_file) for f in files}
-    touched: set[str] = set()
-    placed: set[Path] = set()
-    for f in files:
-        out = Path(f.scratch).with_suffix(".lake")
-        if not out.exists():
+    entries = con.execute(sql("ingest/run_lake_files"), {"run_id": run_id}).fetchall()
+    lost: dict[tuple[str | None, date], list[str]] = {}
+    for rel_path, state, staged_path, file_id, event_date in entries:
+        if state != "pending":
             continue
-        for part in sorted(out.glob("event_date=*")):
-            target_dir = home.inside(lake / part.name)
-            target_dir.mkdir(parents=True, exist_ok=True)
-            for i, pq in enumerate(sorted(part.glob("*.parquet"))):
-                target = target_dir / f"{file_key(f.source_file)}-{i}.parquet"
-                os.replace(pq, target)
-                placed.add(target)
-            touched.add(part.name)
-    # Stale files: with a day scope, everything else in those days; otherwise these sources' old files.
-    span = day_span(day)
-    scope = sorted(lake.glob("event_date=*"))
-    if span["day_from"] is not None:
-        scope = [p for p in scope if span["day_from"].isoformat() <= p.name.split("=", 1)[1] <= span["day_to"].isoformat()]
-    for part in scope:
-        for pq in part.glob("*.parquet"):
-            if pq in placed:
-                continue
-            if day is not None or pq.name.rsplit("-", 1)[0] in keys:
-                pq.unlink()
-        if part.exists() and not any(part.iterdir()):
-            part.rmdir()
-    return sorted(p.split("=", 1)[1] for p in touched)
+        target = home.inside(lake / rel_path)
+        if target.exists():
+            continue
+        if staged_path and Path(staged_path).exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged_path, target)
+            crash_point("ingest-mid-publish")
+        else:
+            lost.setdefault((file_id, event_date), [])
+    for (file_id, event_date), _ in lost.items():
+        group = sorted(r for r, st, _, fid, d in entries if st == "pending" and fid == file_id and d == event_date)
+        _rebuild_group(home, con, run_id, file_id, event_date, group)
+    for rel_path, state, *_ in entries:
+        if state == "retired":
+            old = home.inside(lake / rel_path)
+            old.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # only when empty
+                old.parent.rmdir()
+    con.begin()
+    try:
+        con.execute(sql("ingest/finish_run_files"), {"run_id": run_id})
+        con.execute(sql("ingest/finish_run_live"), {"run_id": run_id})
+        con.execute(sql("ingest/finish_run"), {"run_id": run_id})
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def _rebuild_group(home: Home, con: duckdb.DuckDBPyConnection, run_id: str, file_id: str | None,
+                   event_date: date, group: list[str]) -> None:
+    """All rows of (run, landing file, day) into the group's first file; its other pieces are dropped."""
+    lake = home.clicks_lake
+    first = home.inside(lake / group[0])
+    first.parent.mkdir(parents=True, exist_ok=True)
+    tmp = first.with_name(f".{first.name}.{uuid.uuid4().hex[:6]}.tmp")
+    con.execute(sql("ingest/rebuild_lake_file"),
+                {"run_id": run_id, "file_id": file_id, "event_date": event_date, "out": str(tmp)})
+    for rel in group[1:]:
+        home.inside(lake / rel).unlink(missing_ok=True)
+        con.execute(sql("ingest/drop_lake_file"), {"rel_path": rel})
+    os.replace(tmp, first)
 
 
 def cleanup_scratch(files: Sequence[FileReport]) -> None:
     for f in files:
-        if not f.scratch:
-            continue
-        scratch = Path(f.scratch)
-        for p in (scratch, scratch.with_suffix(".duckdb.wal"), scratch.with_suffix(".lake")):
+        if f.scratch:
+            _remove_scratch(Path(f.scratch))
+
+
+def _remove_scratch(scratch: Path) -> None:
+    for p in (scratch, scratch.with_suffix(".duckdb.wal"), scratch.with_suffix(".lake")):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
+
+
+def cleanup_dead_scratch(home: Home) -> list[str]:
+    """Remove scratch files of runs that no live process holds (a killed run's leftovers)."""
+    removed = []
+    for p in sorted(home.tmp.glob("stage-*")) if home.tmp.exists() else []:
+        m = _SCRATCH_RE.match(p.name)
+        if m and not run_is_alive(home, m.group("run")):
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
-            elif p.exists():
-                p.unlink()
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p.name)
+    return removed
+
+
+@contextlib.contextmanager
+def ingest_run(home: Home, run_id: str):
+    """The life of one ingest run: its scratch files are marked alive, and dead runs' are removed."""
+    home.ensure()
+    with run_alive(home, run_id):
+        cleanup_dead_scratch(home)
+        yield
 
 
 def ingest(
@@ -426,22 +675,23 @@ def ingest(
     run_id: str | None = None,
     validate: Callable[..., list[dict]] | None = None,
     on_file: Callable[[FileReport], None] | None = None,
+    strict: bool = False,
+    allow_outside_links: bool = False,
 ) -> IngestReport:
     """Ingest ``paths`` (files) with ``profile``; ``day`` (a date or an inclusive ``(start, end)``)
     restricts the run to, and replaces, those days whole."""
-    home.ensure()
     run_id = run_id or new_run_id()
+    inputs = resolve_inputs(paths, allow_outside_links)
     reports: list[FileReport] = []
-    try:
-        names = [p.name for p in paths]
-        if len(set(names)) != len(names):
-            raise IngestError("two input files share a name; file names are the lineage key (source_file)")
-        for p in paths:
-            whole_day = isinstance(day, date) and len(paths) == 1
-            reports.append(stage_file(Path(p), profile, home, run_id, day, validate, whole_day))
-            if on_file:
-                on_file(reports[-1])
-        days = commit_run(home, run_id, profile, day, reports)
-    finally:
-        cleanup_scratch(reports)
+    with ingest_run(home, run_id):
+        try:
+            for lf in inputs:
+                whole_day = isinstance(day, date) and len(inputs) == 1
+                reports.append(stage_file(lf.resolved, profile, home, run_id, day, validate, whole_day, strict,
+                                          lf.link_path))
+                if on_file:
+                    on_file(reports[-1])
+            days = commit_run(home, run_id, profile, day, reports)
+        finally:
+            cleanup_scratch(reports)
     return IngestReport(run_id=run_id, profile=profile.name, day=day_label(day), files=reports, days_written=days)

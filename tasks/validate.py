@@ -37,6 +37,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.sqlfiles import sql
+from tasks.warehouse import wait_for_file_lock
 
 # Non-empty, no C0/C1 control characters (NUL included), at most 256 characters. Anything else --
 # quotes, semicolons, SQL text, Hangul, emoji -- is a valid id and passes byte-exact.
@@ -200,7 +201,8 @@ def _prepare(
     con.execute(sql("validate/history_init"))
     window = {"trailing_days": rules.trailing_days}
     if history_db is not None:
-        con.execute(sql("validate/attach_history"), {"path": str(history_db)})
+        # Another process may hold the warehouse read-write for a moment: wait like every other opener.
+        wait_for_file_lock(lambda: con.execute(sql("validate/attach_history"), {"path": str(history_db)}), history_db)
         try:
             if con.execute(sql("validate/raw_clicks_exists"), {"database": "history"}).fetchone()[0]:
                 con.execute(sql("validate/history_attached"), window)

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
-from tasks.config import Home, UserInputError
+from tasks.config import Home, lock_wait_seconds
+from tasks.locks import RunLockedError
 from tasks.sqlfiles import sql
 
+T = TypeVar("T")
 SCHEMA_FILES = ("warehouse/schema",)
 
 
@@ -51,27 +55,37 @@ def connect(home: Home, read_only: bool = False, wait_seconds: float | None = No
     """Open the working database (creating the schema on a read-write open).
 
     DuckDB refuses a file another process holds read-write; connections here are short, so we wait
-    for the holder to let go (``CLICKREC_LOCK_WAIT_SECONDS``, default 600) instead of failing.
+    for the holder to let go (the one lock-wait setting, ``CLICKREC_LOCK_WAIT_SECONDS``) instead of failing.
     """
     home.ensure()
-    wait = float(os.environ.get("CLICKREC_LOCK_WAIT_SECONDS", 600)) if wait_seconds is None else wait_seconds
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            con = duckdb.connect(str(home.db), read_only=read_only, config=_config(home))
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            if time.monotonic() >= deadline:
-                raise UserInputError(
-                    f"{home.db}: the warehouse is held by another process for over {wait:.0f} s; try again later"
-                ) from None
-            time.sleep(0.25)  # waiting on another process's file lock
+    con = wait_for_file_lock(
+        lambda: duckdb.connect(str(home.db), read_only=read_only, config=_config(home)), home.db, wait_seconds
+    )
     if not read_only:
         for name in SCHEMA_FILES + tuple(_extra_schemas()):
             con.execute(sql(name))
     return con
+
+
+def wait_for_file_lock(open_fn: Callable[[], T], path: Path, wait_seconds: float | None = None) -> T:
+    """``open_fn()`` (a connect or an ATTACH), retried while another process holds DuckDB's lock on
+    ``path``, up to the one lock-wait setting; then one line naming the holder DuckDB reports."""
+    wait = lock_wait_seconds() if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return open_fn()
+        except (duckdb.IOException, duckdb.BinderException, duckdb.CatalogException) as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                raise
+            if time.monotonic() >= deadline:
+                held = re.search(r"(PID \d+)", text)
+                holder = f" ({held.group(1)})" if held else ""
+                raise RunLockedError(
+                    f"{path}: held by another process{holder} for over {wait:.0f} s; try again later"
+                ) from None
+            time.sleep(0.25)  # waiting on another process's file lock
 
 
 def _extra_schemas() -> list[str]:

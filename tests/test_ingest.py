@@ -54,7 +54,7 @@ def test_good_file_lands_in_lake_and_table(home, yoo, tmp_path):
     f = write(tmp_path / "clicks.dat", GOOD)
     rep = ingest(home, yoo, [f])
     assert rep.totals == {"rows_read": 5, "rows_accepted": 5, "rows_quarantined": 0, "rows_duplicate": 0,
-                          "rows_other_days": 0}
+                          "rows_other_days": 0, "rows_filtered": 0, "rows_blank": 0}
     assert rep.days_written == ["2014-04-07", "2014-04-08"]
     got = rows(home, "SELECT session_id, item_id, ts::VARCHAR, event_date::VARCHAR, source_row FROM raw.clicks ORDER BY source_row")
     assert got[0] == ("1", "214536502", "2014-04-07 10:51:09.277", "2014-04-07", 1)

@@ -1,3 +1,2 @@
--- Carry one scratch database's quarantined rows and validation results into the working database.
-INSERT INTO quarantine.clicks BY NAME SELECT * FROM scratch.quarantine.clicks;
-INSERT INTO ops.validation_results BY NAME SELECT * FROM scratch.ops.validation_results;
+-- Carry one scratch database's quarantined rows into the working database, stamped with the file's identity.
+INSERT INTO quarantine.clicks BY NAME SELECT * REPLACE ($file_id AS file_id) FROM scratch.quarantine.clicks;

@@ -1,11 +1,11 @@
--- This file's accepted rows (not duplicates, not quarantined, inside the run's day if any), in
--- canonical raw.clicks shape, as Hive-partitioned Parquet under a temp folder. The commit loads
--- raw.clicks from these files and then renames each into lake/clicks/event_date=D/ (a rename is
--- atomic, a COPY is not). Rows keep source order: landing files are written in time order.
+-- This file's accepted rows (not duplicates, not quarantined, inside the run's day if
+-- any), in canonical raw.clicks shape, as Hive-partitioned Parquet under a temp folder. The commit
+-- loads raw.clicks from these files and then renames each into lake/clicks/event_date=D/ (a rename
+-- is atomic, a COPY is not). Rows keep source order: landing files are written in time order.
 COPY (
     SELECT b.session_id, b.user_id, b.item_id, b.event_type, b.category, b.ts,
            b.source_file, b.source_row, $run_id AS run_id, $ingested_at::TIMESTAMP AS ingested_at,
-           b.event_date
+           $file_id AS file_id, coalesce(b.weight, 1.0) AS weight, b.event_date
     FROM staging.batch AS b
     ANTI JOIN staging.rejects AS r USING (source_row)
     WHERE NOT b.is_duplicate AND ($day_from IS NULL OR b.event_date BETWEEN $day_from AND $day_to)

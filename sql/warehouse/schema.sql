@@ -14,11 +14,16 @@ CREATE TABLE IF NOT EXISTS raw.clicks (
     category     VARCHAR,               -- optional source category
     ts           TIMESTAMP NOT NULL,    -- UTC
     event_date   DATE NOT NULL,         -- CAST(ts AS DATE), the partition key
-    source_file  VARCHAR NOT NULL,      -- lineage: file name as given to ingest
-    source_row   BIGINT NOT NULL,       -- lineage: 1-based line number in that file (the header is line 1)
+    source_file  VARCHAR NOT NULL,      -- lineage: file name as given to ingest (for people; not a key)
+    source_row   BIGINT NOT NULL,       -- lineage: 1-based physical line number in that file (the header is line 1)
     run_id       VARCHAR NOT NULL,
     ingested_at  TIMESTAMP NOT NULL
 );
+-- Added after the first release (ALTER keeps older warehouses usable).
+-- file_id: the landing file's identity, sha1 of its resolved path (ops.ingest_files.path); the lineage key.
+ALTER TABLE raw.clicks ADD COLUMN IF NOT EXISTS file_id VARCHAR;
+-- weight: the profile's weight of this event type (1.0 unless the profile says otherwise).
+ALTER TABLE raw.clicks ADD COLUMN IF NOT EXISTS weight DOUBLE DEFAULT 1.0;
 
 -- Rows that failed a row-level check, with the raw values as read.
 CREATE TABLE IF NOT EXISTS quarantine.clicks (
@@ -33,14 +38,17 @@ CREATE TABLE IF NOT EXISTS quarantine.clicks (
     raw_ts         VARCHAR,
     run_id       VARCHAR NOT NULL,
     quarantined_at TIMESTAMP NOT NULL,
-    raw_line       VARCHAR               -- the whole line, for lines that could not be split into fields
+    raw_line       VARCHAR               -- a bounded excerpt of the line, for lines that could not be split into fields
 );
+ALTER TABLE quarantine.clicks ADD COLUMN IF NOT EXISTS file_id VARCHAR;  -- as raw.clicks.file_id
 
--- One row per ingested file per run: the accounting invariant read = accepted + quarantined + duplicates.
+-- One row per ingested file per committed run (written in the commit transaction, so a killed or
+-- refused run leaves none). The invariant, checked for every file against the physical line count:
+-- read = accepted + quarantined + duplicates + filtered + other_days + blank.
 CREATE TABLE IF NOT EXISTS ops.ingest_files (
     run_id        VARCHAR NOT NULL,
-    source_file   VARCHAR NOT NULL,     -- file name (the lineage key in raw.clicks)
-    path          VARCHAR NOT NULL,     -- full path as read
+    source_file   VARCHAR NOT NULL,     -- file name, for people
+    path          VARCHAR NOT NULL,     -- resolved path as read (symlinks resolved; see link_path)
     profile       VARCHAR NOT NULL,
     day           DATE,                 -- first day this run was restricted to (--date / backfill range), NULL for all
     day_to        DATE,                 -- last day of that range (= day for --date)
@@ -54,6 +62,34 @@ CREATE TABLE IF NOT EXISTS ops.ingest_files (
     min_ts        TIMESTAMP,
     max_ts        TIMESTAMP,
     ingested_at   TIMESTAMP NOT NULL
+);
+ALTER TABLE ops.ingest_files ADD COLUMN IF NOT EXISTS file_id VARCHAR;        -- sha1 of path: the lineage key
+ALTER TABLE ops.ingest_files ADD COLUMN IF NOT EXISTS link_path VARCHAR;      -- the symlink given, when path was reached through one
+ALTER TABLE ops.ingest_files ADD COLUMN IF NOT EXISTS rows_filtered BIGINT DEFAULT 0;  -- event types outside the profile's keep-list
+ALTER TABLE ops.ingest_files ADD COLUMN IF NOT EXISTS rows_blank BIGINT DEFAULT 0;     -- blank lines (no data; not quarantined)
+ALTER TABLE ops.ingest_files ADD COLUMN IF NOT EXISTS flags VARCHAR;          -- guard rails passed ('; '-joined), NULL when none
+
+-- One row per committed ingest run. committed: raw.clicks holds the run, its lake files may not all
+-- be in place yet; published: the lake matches. Any run's commit first finishes every committed run.
+CREATE TABLE IF NOT EXISTS ops.ingest_runs (
+    run_id        VARCHAR NOT NULL,
+    state         VARCHAR NOT NULL,     -- committed | published
+    committed_at  TIMESTAMP NOT NULL,
+    published_at  TIMESTAMP
+);
+
+-- The manifest of lake/clicks: every Parquet file the lake should hold (live), is about to hold
+-- (pending: committed, waiting in staged_path to be renamed into place) or is about to lose (retired
+-- by a later run). raw.clicks and the live files hold the same rows; a lost pending file is rebuilt
+-- from raw.clicks (its run_id, file_id and event_date select exactly its rows).
+CREATE TABLE IF NOT EXISTS ops.lake_files (
+    rel_path      VARCHAR NOT NULL,     -- under lake/clicks: event_date=D/<name>.parquet
+    run_id        VARCHAR NOT NULL,     -- the run that wrote it
+    file_id       VARCHAR,              -- the landing file its rows came from
+    event_date    DATE NOT NULL,
+    state         VARCHAR NOT NULL,     -- pending | live | retired
+    staged_path   VARCHAR,              -- where a pending file waits (the run's scratch folder)
+    retired_by    VARCHAR               -- the run that replaces a retired file
 );
 
 CREATE TABLE IF NOT EXISTS ops.runs (

@@ -1,0 +1,102 @@
+"""The physical lines of a landing file, streamed as Arrow batches: the ground truth of ingest's accounting.
+
+Every byte of the file is assigned to exactly one numbered line, split on ``\\n`` only (a trailing
+``\\r`` is stripped later, in SQL, so CRLF files number their lines like everyone else; a blank line
+is a line). No parser runs here, so a stray quote, a NUL or invalid UTF-8 cannot make lines vanish:
+each line is a row, and whatever cannot be parsed quarantines itself alone.
+
+The split runs in Arrow's C++ kernels over 16 MB blocks; Python only moves blocks, so the memory
+used is a few blocks whatever the file's size. A line longer than ``max_line_bytes`` is kept as a
+bounded excerpt with ``overlong`` set, and the rest of it is skipped without being buffered.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SCHEMA = pa.schema([("line_no", pa.int64()), ("raw", pa.binary()), ("overlong", pa.bool_())])
+EXCERPT_BYTES = 4096  # what quarantine keeps of an over-long line
+BLOCK_BYTES = 16 << 20
+
+
+@dataclass
+class LineCount:
+    """Filled while the batches are consumed: the number of physical lines and bytes seen."""
+
+    lines: int = 0
+    bytes: int = 0
+
+
+def _open(path: Path, compression: str):
+    return gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")
+
+
+def _batch(first_no: int, pieces: pa.Array, max_line_bytes: int) -> pa.RecordBatch:
+    lengths = pc.binary_length(pieces)
+    overlong = pc.greater(lengths, max_line_bytes)
+    if pc.any(overlong).as_py():
+        pieces = pc.if_else(overlong, pc.binary_slice(pieces, 0, EXCERPT_BYTES), pieces)
+    n = len(pieces)
+    line_no = pa.array(range(first_no, first_no + n), pa.int64())
+    return pa.RecordBatch.from_arrays([line_no, pieces, overlong], schema=SCHEMA)
+
+
+def _single(line_no: int, raw: bytes, overlong: bool) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array([line_no], pa.int64()), pa.array([raw], pa.binary()), pa.array([overlong])], schema=SCHEMA
+    )
+
+
+def line_batches(
+    path: Path, compression: str, max_line_bytes: int, count: LineCount, block_bytes: int = BLOCK_BYTES
+) -> Iterator[pa.RecordBatch]:
+    """Yield (line_no, raw, overlong) batches covering every physical line of ``path`` in order.
+
+    A final line without a newline is a line; a file ending in ``\\n`` has no empty line after it.
+    ``count`` holds the totals once the iterator is exhausted (OSError / EOFError propagate: a
+    truncated gzip stream is a read error, never a silently shorter file)."""
+    next_no = 1
+    carry = b""  # the unfinished line at the end of the previous block
+    carry_overlong = False  # carry is an excerpt of a line already longer than the limit
+    with _open(path, compression) as fh:
+        while True:
+            block = fh.read(block_bytes)
+            if not block:
+                break
+            count.bytes += len(block)
+            cut = block.rfind(b"\n")
+            if cut < 0:  # no line ends in this block: it only extends the unfinished one
+                if not carry_overlong:
+                    carry += block
+                    if len(carry) > max_line_bytes:
+                        carry, carry_overlong = carry[:EXCERPT_BYTES], True
+                continue
+            if carry_overlong:
+                first_nl = block.find(b"\n")
+                yield _single(next_no, carry, True)
+                next_no += 1
+                head = block[first_nl + 1 : cut] if first_nl < cut else None
+            else:
+                head = carry + block[:cut]
+            if head is not None:
+                pieces = pc.split_pattern(pa.array([head], pa.binary()), b"\n").flatten()
+                yield _batch(next_no, pieces, max_line_bytes)
+                next_no += len(pieces)
+            carry, carry_overlong = block[cut + 1 :], False
+            if len(carry) > max_line_bytes:
+                carry, carry_overlong = carry[:EXCERPT_BYTES], True
+    if carry or carry_overlong:
+        yield _single(next_no, carry, carry_overlong)
+        next_no += 1
+    count.lines = next_no - 1
+
+
+def line_reader(path: Path, compression: str, max_line_bytes: int, count: LineCount) -> pa.RecordBatchReader:
+    """The batches of :func:`line_batches` as a reader DuckDB can scan (``FROM reader``)."""
+    return pa.RecordBatchReader.from_batches(SCHEMA, line_batches(path, compression, max_line_bytes, count))
