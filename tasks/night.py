@@ -14,10 +14,12 @@ import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import duckdb
 import numpy as np
 import scipy.sparse as sp
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from recmodels.data import Interactions, Sessions, UserTargets
 from tasks.config import Home, UserInputError
@@ -90,25 +92,133 @@ class NightConfig:
                               "multvae": {"item_vectors": "both"}, "multdae": {"item_vectors": "both"}},
             )
         if overrides is not None:
-            cfg = cfg.merged(tomllib.loads(Path(overrides).read_text()))
+            cfg = cfg.merged(read_overrides(Path(overrides)), origin=f"night config {overrides}")
         return cfg
 
-    def merged(self, doc: dict) -> NightConfig:
-        feats = replace(self.features, **doc.pop("features", {}))
-        # per model, key by key: a TOML that sets one multvae value keeps the profile's others
+    def merged(self, doc: dict, origin: str = "night config") -> NightConfig:
+        """This config with a TOML document's values, validated first (``NightConfigError``: one line
+        naming the key). Per model, key by key: a TOML that sets one multvae value keeps the others."""
+        checked = validate_overrides(doc, origin)
+        feats = replace(self.features, **checked.pop("features", {}))
         params = {name: dict(values) for name, values in self.model_params.items()}
-        for name, values in doc.pop("model_params", {}).items():
+        for name, values in checked.pop("model_params", {}).items():
             params[name] = {**params.get(name, {}), **values}
         for key in ("session_models", "user_models", "autoencoders"):
-            if key in doc:
-                doc[key] = tuple(doc[key])
+            if key in checked:
+                checked[key] = tuple(checked[key])
         try:
-            return replace(self, features=feats, model_params=params, **doc)
-        except TypeError as exc:
-            raise UserInputError(f"night config: {exc}") from None
+            return replace(self, features=feats, model_params=params, **checked)
+        except (TypeError, ValueError) as exc:
+            raise NightConfigError(f"{origin}: {exc}") from None
+
+    def model_labels(self) -> list[str]:
+        """The labels ``--only`` and ``[model_params.LABEL]`` accept: what flows.train.plan names."""
+        session = list(self.session_models)
+        users = [f"{m}-user" if m in session else m for m in self.user_models]
+        return session + users + list(self.autoencoders)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
+
+
+# ------------------------------------------------------------------------ validated TOML overrides
+
+
+class NightConfigError(UserInputError):
+    """A ``--config`` TOML that does not describe a night: a usage error (exit 2), one line naming the key."""
+
+    exit_code = 2
+
+
+def _known_model(name: str) -> str:
+    from recmodels.registry import MODELS
+
+    base = name.removesuffix("-user")
+    if base not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    return name
+
+
+_Model = Annotated[str, AfterValidator(_known_model)]
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+class FeatureOverrides(BaseModel):
+    """``[features]``: how raw clicks become training data (tasks.features.FeatureConfig)."""
+
+    model_config = _STRICT
+    gap_minutes: float = Field(default=30.0, gt=0)
+    collapse_repeats: bool = True
+    min_session_length: int = Field(default=2, ge=1)
+    min_item_support: int = Field(default=5, ge=1)
+    derive_sessions_from_user: bool = False
+    window_days: int = Field(default=30, ge=1, le=3660)
+    entity: Literal["user", "session"] = "user"
+
+
+class NightOverrides(BaseModel):
+    """The keys a night's ``--config`` TOML may set (README, "Night configuration"). Unset keys keep the
+    source profile's value."""
+
+    model_config = _STRICT
+    features: FeatureOverrides | None = None
+    train_days: int = Field(default=6, ge=1, le=3660)
+    valid_days: int = Field(default=1, ge=1, le=366)
+    session_models: list[_Model] | None = None
+    user_models: list[_Model] | None = None
+    autoencoders: list[_Model] | None = None
+    top_n: int = Field(default=20, ge=1, le=10_000)
+    similar_k: int = Field(default=50, ge=1, le=10_000)
+    gate_tolerance: float = Field(default=0.05, ge=0, le=1)
+    retention_days: int = Field(default=30, ge=1)
+    refit_full: bool = True
+    warm_start: bool = False
+    warm_max_epochs: int = Field(default=3, ge=1)
+    seed: int = Field(default=0, ge=0)
+    model_params: dict[_Model, dict[str, Any]] | None = None
+
+
+def _describe(err: dict) -> str:
+    where = ""
+    for part in err["loc"]:
+        if isinstance(part, int):
+            where += f"[{part}]"
+        elif part != "[key]":
+            where += f".{part}" if where else str(part)
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {where!r}"
+    got = err.get("input")
+    msg = err["msg"].removeprefix("Value error, ")
+    shown = "" if isinstance(got, dict | list) or repr(got) in msg else f" (got {got!r})"
+    return f"{where}: {msg}{shown}"
+
+
+def validate_overrides(doc: dict, origin: str = "night config") -> dict:
+    """The TOML document checked against :class:`NightOverrides`; only the keys it sets come back."""
+    try:
+        model = NightOverrides.model_validate(doc)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise NightConfigError(f"{origin}: {_describe(errors[0])}{more}") from None
+    out = model.model_dump(exclude_unset=True)
+    if "features" in out and out["features"] is None:
+        out.pop("features")
+    if "model_params" in out and out["model_params"] is None:
+        out.pop("model_params")
+    return out
+
+
+def read_overrides(path: Path) -> dict:
+    """A night TOML file parsed (not yet validated); a missing or malformed file is a one-line error."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise NightConfigError(f"--config {path}: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise NightConfigError(f"night config {path}: not valid TOML: {exc}") from None
 
 
 # ----------------------------------------------------------------------------------------- bundle
