@@ -1,13 +1,29 @@
-"""The ``clickrec`` command line. Every error is one line on stderr and a non-zero exit code.
+"""The ``clickrec`` command line. Every error is one line on stderr and an exit code a scheduler can act on.
+
+Exit codes (README, "Exit codes"): 0 done; 1 unexpected error or bad input; 2 usage (unknown option,
+bad value, bad ``--config``, unknown ``--only`` model); 3 data refused by validation; 4 the warehouse
+or the night is held by another run; 5 nothing to do; 130 / 143 stopped by SIGINT / SIGTERM.
 
 Set ``CLICKREC_DEBUG=1`` to see the traceback of an unexpected error.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
+import enum
+import functools
 import json
 import os
+import re
+import signal
+import socket
+import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 from typing import Annotated
 
@@ -21,14 +37,70 @@ app.add_typer(bench_app, name="bench")
 HomeOpt = Annotated[str | None, typer.Option("--home", help="Home folder (default $CLICKREC_HOME or ./warehouse).")]
 JsonOpt = Annotated[str | None, typer.Option("--json", help="Also write the result as JSON to this path.")]
 WarmOpt = Annotated[bool, typer.Option("--warm-start", help="Start each model from its last published checkpoint.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Refuse the run when a guard rail trips (exit 3).")]
+
+
+class Retrain(enum.StrEnum):
+    last = "last"
+    daily = "daily"
+    none = "none"
+
+
+class Protocol(enum.StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P3_rsc15 = "P3-rsc15"
+    P3_ml100k = "P3-ml100k"
+
+
+class NightProfile(enum.StrEnum):
+    sessionrec = "sessionrec"
+    movielens = "movielens"
+
+
+class Peer(enum.StrEnum):
+    recbole = "recbole"
+
+
+class UsageProblem(Exception):  # noqa: N818 - a usage error found after parsing (exit 2, one line)
+    exit_code = 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("clickrec")
+        except PackageNotFoundError:
+            v = "unknown"
+        typer.echo(f"clickrec {v}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors (no Prefect logs).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Prefect's run logs (INFO) on stderr.")] = False,
+) -> None:
+    """clickrec: click logs -> DuckDB/Parquet -> deep recommenders -> SQL tables."""
+    if quiet and verbose:
+        raise typer.BadParameter("--quiet and --verbose exclude each other", param_hint="--quiet / --verbose")
+    if verbose:
+        os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
+    elif quiet:
+        os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
 
 
 def _quiet_environment() -> None:
-    # Embedded defaults: Prefect without a server, no telemetry anywhere, quiet logs on a terminal.
+    # Embedded defaults: no telemetry anywhere, quiet logs on a terminal.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # Prefect would print failed task tracebacks; the CLI prints one line instead (override to debug).
+    # Prefect would print failed task tracebacks; the CLI prints one line instead (--verbose to see them).
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
@@ -36,7 +108,140 @@ def _quiet_environment() -> None:
 def _write_json(path: str | None, payload: object) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2, default=str))
+        Path(path).write_text(_dumps(payload))
+
+
+def _dumps(payload: object) -> str:
+    from tasks.query import _json_value
+
+    def walk(v):
+        if isinstance(v, dict):
+            return {str(k): walk(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return _json_value(v)
+
+    return json.dumps(walk(payload), indent=2, default=str, allow_nan=False)
+
+
+# ------------------------------------------------------------------ embedded Prefect: one home, no orphans
+
+_server: subprocess.Popen | None = None
+_server_lock = threading.Lock()
+
+
+def _die_with_parent(parent: int) -> None:
+    """preexec_fn of the Prefect server: SIGKILL it when the CLI process dies, whatever ended it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the CLI died before prctl took effect
+        os._exit(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _embedded_prefect(home) -> None:
+    """Prefect's state under the home folder, and a temporary API server that dies with this process.
+
+    Prefect's own temporary server is a subprocess that outlives a killed CLI; this one is started the
+    same way (uvicorn on Prefect's app factory) with PR_SET_PDEATHSIG, and PREFECT_API_URL points at it.
+    A configured ``PREFECT_API_URL`` (a real server) is used as is."""
+    global _server
+    os.environ.setdefault("PREFECT_HOME", str(home.root / "prefect"))
+    if os.environ.get("PREFECT_API_URL") or _server is not None:
+        return
+    prefect_home = Path(os.environ["PREFECT_HOME"])
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
+    import prefect
+
+    for _attempt in range(3):
+        port = _free_port()
+        log = open(prefect_home / "server.log", "ab")  # noqa: SIM115 - the child keeps it
+        env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+        with _server_lock:
+            _server = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent),
+                 "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
+                 "--log-level", "error", "--lifespan", "on"],
+                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),  # noqa: PLW1509
+            )
+        log.close()
+        url = f"http://127.0.0.1:{port}/api"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _server.poll() is None:
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:  # noqa: S310 - our own localhost
+                    if r.status == 200:
+                        os.environ["PREFECT_API_URL"] = url
+                        return
+            time.sleep(0.2)  # polling a starting server, not test synchronisation
+        _stop_server()
+    raise RuntimeError(f"the temporary Prefect server did not start (see {prefect_home / 'server.log'})")
+
+
+def _stop_server() -> None:
+    global _server
+    with _server_lock:
+        proc, _server = _server, None
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+atexit.register(_stop_server)
+
+
+# ------------------------------------------------------------------------------------------ signals
+
+_stopping = threading.Lock()
+
+
+def _stop_on_signal(signum: int) -> None:
+    """One line, the server stopped, exit 128 + signal. The pipeline is crash-safe (a killed night is
+    simply run again), so stopping mid-step is the same as SIGKILL minus the orphans."""
+    if not _stopping.acquire(blocking=False):
+        return
+    name = signal.Signals(signum).name
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        os.write(2, f"clickrec: stopped by {name}; nothing half-done is visible, run the same command again\n".encode())
+    with contextlib.suppress(Exception):
+        _stop_server()
+    os._exit(128 + signum)
+
+
+def _install_signal_handlers() -> None:
+    """SIGINT / SIGTERM stop the command within seconds, even while the main thread is inside DuckDB or
+    torch: the C-level handler writes the signal number to a pipe that a watcher thread reads."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: _stop_on_signal(signum))
+    signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while True:
+            data = os.read(r, 16)
+            for signum in data:
+                if signum in (signal.SIGINT, signal.SIGTERM):
+                    _stop_on_signal(signum)
+
+    threading.Thread(target=watch, name="clickrec-signals", daemon=True).start()
+
+
+# ------------------------------------------------------------------------------------------ commands
 
 
 @app.command()
@@ -57,20 +262,35 @@ def generate(
     typer.echo(f"wrote {len(paths)} daily files ({days * clicks_per_day:,} clicks) to {out}")
 
 
+def _strict_kwargs(flow, strict: bool) -> dict:
+    """``strict`` only where the flow has it (ingest internals may lag behind the CLI)."""
+    import inspect
+
+    fn = getattr(flow, "fn", flow)
+    if "strict" in inspect.signature(fn).parameters:
+        return {"strict": strict}
+    if strict:
+        raise UsageProblem("--strict: this version's ingest has no strict mode")
+    return {}
+
+
 @app.command()
 def ingest(
     source: Annotated[str, typer.Option(help="Source profile name or .toml path.")],
     path: Annotated[Path, typer.Option(help="A landing file or folder.")],
     date: Annotated[str | None, typer.Option("--date", help="Take only this day and replace it whole.")] = None,
+    strict: StrictOpt = False,
     home: HomeOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
     """Ingest and validate landing files into the lake and raw.clicks."""
+    _precheck(source, path, date=date)
+    _embedded_prefect(_home(home))
     from flows.ingest import ingest_flow
     from flows.render import print_ingest
 
-    _precheck(source, path, date=date)
-    result = ingest_flow(source=source, path=str(path), day=date, home=home)
+    typer.echo(f"ingest {path} ({source}) started", err=True)
+    result = ingest_flow(source=source, path=str(path), day=date, home=home, **_strict_kwargs(ingest_flow, strict))
     print_ingest(result)
     _write_json(json_out, result)
 
@@ -81,19 +301,28 @@ def backfill(
     path: Annotated[Path, typer.Option(help="Landing folder.")],
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
-    retrain: Annotated[str, typer.Option(help="last: train once at the end; daily: every night; none.")] = "last",
+    retrain: Annotated[Retrain, typer.Option(help="last: train once at the end; daily: every night; none.")] = Retrain.last,
     config: Annotated[Path | None, typer.Option(help="TOML overrides of the night's configuration.")] = None,
+    only: Annotated[str | None, typer.Option(help="Comma-separated models to train (default: all).")] = None,
     warm_start: WarmOpt = False,
+    strict: StrictOpt = False,
     home: HomeOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
     """Ingest + validate every day of a range (fanned out), then train once at the end or every night."""
+    _precheck(source, path, start=start, end=end)
+    models = _check_night(source, config, only)
+    _embedded_prefect(_home(home))
     from flows.nightly import backfill as backfill_flow
     from flows.render import print_ingest, print_night
 
-    _precheck(source, path, start=start, end=end)
-    result = backfill_flow(start=start, end=end, source=source, path=str(path), home=home, retrain=retrain,
-                           config=str(config) if config else None, warm_start=warm_start)
+    extra = {"only": models} if models and _has_param(backfill_flow, "only") else {}
+    if models and not extra and retrain is not Retrain.none:
+        raise UsageProblem("--only: this version's backfill trains every model; use nightly --only")
+    typer.echo(f"backfill {start} .. {end} ({source}) started", err=True)
+    result = backfill_flow(start=start, end=end, source=source, path=str(path), home=home, retrain=retrain.value,
+                           config=str(config) if config else None, warm_start=warm_start,
+                           **extra, **_strict_kwargs(backfill_flow, strict))
     for r in result["ingested"]:
         print_ingest(r)
     for n in result["nights"]:
@@ -110,33 +339,58 @@ def nightly(
     config: Annotated[Path | None, typer.Option(help="TOML overrides of the night's configuration.")] = None,
     only: Annotated[str | None, typer.Option(help="Comma-separated models to train (default: all).")] = None,
     warm_start: WarmOpt = False,
+    strict: StrictOpt = False,
     json_out: JsonOpt = None,
 ) -> None:
     """One night: ingest D, validate, features, train, evaluate (P4), gate, publish, report."""
+    _precheck(source, path, date=date)
+    models = _check_night(source, config, only)
+    _embedded_prefect(_home(home))
     from flows.nightly import nightly as nightly_flow
     from flows.render import print_night
 
-    _precheck(source, path, date=date)
+    typer.echo(f"nightly {date or '(yesterday)'} ({source}) started", err=True)
     result = nightly_flow(run_date=date, source=source, path=str(path), home=home,
-                          config=str(config) if config else None, only=_split(only), warm_start=warm_start)
+                          config=str(config) if config else None, only=models, warm_start=warm_start,
+                          **_strict_kwargs(nightly_flow, strict))
     print_night(result)
     _write_json(json_out, result)
 
 
 @app.command()
 def query(
-    sql_text: Annotated[str, typer.Argument(metavar="SQL", help="A query against the published database.")],
+    sql_text: Annotated[str | None, typer.Argument(
+        metavar="[SQL]", help="A query against the published database; '-' reads it from stdin.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the SQL from this file ('-': stdin).")] = None,
+    var: Annotated[list[str] | None, typer.Option(
+        "--var", help="NAME=VALUE: SET VARIABLE before the query (getvariable('NAME') in the SQL); repeatable.")] = None,
     home: HomeOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
-    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows (NaN and inf as null).")] = False,
+    limit: Annotated[int | None, typer.Option(min=0, help="At most this many rows.")] = None,
 ) -> None:
     """Run an analyst query read-only against published.duckdb (never blocks a nightly run)."""
     from flows.render import print_rows
-    from tasks.query import run_query
+    from tasks.query import format_rows_json, run_query
 
-    columns, rows = run_query(_home(home), sql_text, limit=limit)
+    if sql_text is not None and file is not None:
+        raise typer.BadParameter("give the SQL as an argument or with --file, not both", param_hint="--file")
+    if file is not None and str(file) != "-":
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            raise typer.BadParameter(f"{file}: {exc.strerror or exc}", param_hint="--file") from None
+    elif sql_text == "-" or file is not None or (sql_text is None and not sys.stdin.isatty()):
+        text = sys.stdin.read()
+    elif sql_text is None:
+        raise typer.BadParameter("no SQL: give it as an argument, with --file PATH, or '-' for stdin",
+                                 param_hint="SQL")
+    else:
+        text = sql_text
+    if not text.strip():
+        raise typer.BadParameter("the SQL is empty", param_hint="SQL")
+    columns, rows = run_query(_home(home), text, limit=limit, variables=_vars(var))
     if as_json:
-        typer.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], indent=2, default=str))
+        typer.echo(format_rows_json(columns, rows))
     else:
         print_rows(columns, rows)
 
@@ -146,13 +400,15 @@ def report(
     date: Annotated[str | None, typer.Option("--date", help="The night (default: the last one).")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """(Re)build a night's HTML report and print where it is."""
+    """(Re)build a night's HTML report and print where it is (exit 5 for a night that never ran)."""
     from tasks.config import parse_day
-    from tasks.report import build_report
-    from tasks.status import latest_run_date
+    from tasks.status import latest_run_date, require_night
 
     h = _home(home)
-    day = parse_day(date) if date else latest_run_date(h)
+    day = parse_day(date, "--date") if date else latest_run_date(h)
+    require_night(h, day)
+    from tasks.report import build_report
+
     typer.echo(str(build_report(h, day)))
 
 
@@ -164,14 +420,14 @@ def status(home: HomeOpt = None, as_json: Annotated[bool, typer.Option("--json",
 
     st = warehouse_status(_home(home))
     if as_json:
-        typer.echo(json.dumps(st, indent=2, default=str))
+        typer.echo(_dumps(st))
     else:
         print_status(st)
 
 
 @app.command()
 def evaluate(
-    protocol: Annotated[str, typer.Option(help="P1 | P2 | P3")],
+    protocol: Annotated[Protocol, typer.Option(case_sensitive=False, help="The protocol (../shared/PROTOCOLS.md).")],
     model: Annotated[str, typer.Option(help="Model name (see recmodels/registry.py).")],
     data: Annotated[Path | None, typer.Option(help="Data folder (default ../shared/data).")] = None,
     json_out: JsonOpt = None,
@@ -184,16 +440,16 @@ def evaluate(
         bool, typer.Option(help="rsc15 protocols: train_tr -> train_valid instead of train_full -> test.")
     ] = False,
     profile: Annotated[
-        str | None,
-        typer.Option(help="Start from a night profile's model settings (sessionrec, movielens): what the nightly trains."),
+        NightProfile | None,
+        typer.Option(help="Start from a night profile's model settings: what the nightly trains."),
     ] = None,
 ) -> None:
     """Train a model on a protocol's training data and evaluate it (full ranking, conservative ties)."""
+    _check_model(model, "--model")
     from tasks.evaluate import print_table, run_evaluation
 
-    result = run_evaluation(
-        protocol.upper(), model, data, seed, _params(param), refit=refit, tuning=tuning, profile=profile
-    )
+    result = run_evaluation(protocol.value, model, data, seed, _params(param), refit=refit, tuning=tuning,
+                            profile=profile.value if profile else None)
     print_table(result)
     _write_json(json_out, result)
 
@@ -230,7 +486,7 @@ def bench_nightly(
     result = run(clicks, items, days, workdir)
     rows = result["stages"]
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("stage", "seconds", "peak_rss_mb"), k))
-    print_rows(keys, [tuple(r.get(k, "") for k in keys) for r in rows])
+    print_rows(keys, [tuple(r.get(k) for k in keys) for r in rows])
     _write_json(json_out, result)
 
 
@@ -239,14 +495,15 @@ def bench_train(
     model: Annotated[str, typer.Option(help="gru4rec | narm | neumf | multvae | ...")],
     data: Annotated[Path | None, typer.Option(help="Data folder (default ../shared/data).")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 1,
-    synthetic_clicks: Annotated[int, typer.Option(help="Session models: synthetic log size (0 skips).")] = 10_000_000,
-    synthetic_users: Annotated[int, typer.Option(help="User models: synthetic users.")] = 100_000,
-    synthetic_items: Annotated[int, typer.Option(help="User models: synthetic items.")] = 50_000,
+    synthetic_clicks: Annotated[int, typer.Option(min=0, help="Session models: synthetic log size (0 skips).")] = 10_000_000,
+    synthetic_users: Annotated[int, typer.Option(min=0, help="User models: synthetic users.")] = 100_000,
+    synthetic_items: Annotated[int, typer.Option(min=1, help="User models: synthetic items.")] = 50_000,
     param: Annotated[list[str] | None, typer.Option(help="User models: config override KEY=VALUE (JSON value), repeatable.")] = None,
-    peer: Annotated[str | None, typer.Option(help="multvae / neumf: 'recbole' also times RecBole's epoch (if installed).")] = None,
+    peer: Annotated[Peer | None, typer.Option(help="multvae / neumf: also time RecBole's epoch (if installed).")] = None,
     json_out: JsonOpt = None,
 ) -> None:
     """Training / scoring throughput next to this machine's matmul peak (and a peer), measured in the same run."""
+    _check_model(model, "--model")
     if model in ("gru4rec", "narm"):
         from tasks.bench_session_train import bench_session_train
 
@@ -255,17 +512,24 @@ def bench_train(
         from tasks.bench_user_train import bench_user_train
 
         result = bench_user_train(model=model, data_dir=data, epochs=epochs, synthetic_users=synthetic_users,
-                                  synthetic_items=synthetic_items, overrides=_params(param), peer=peer)
-    typer.echo(json.dumps(result, indent=2, default=str))
+                                  synthetic_items=synthetic_items, overrides=_params(param),
+                                  peer=peer.value if peer else None)
+    typer.echo(_dumps(result))
     _write_json(json_out, result)
 
 
 @app.command()
-def demo(home: HomeOpt = None, days: int = 7, clicks_per_day: int = 10_000) -> None:
+def demo(home: HomeOpt = None, days: Annotated[int, typer.Option(min=3)] = 7,
+         clicks_per_day: Annotated[int, typer.Option(min=100)] = 10_000) -> None:
     """The main job end to end on embedded defaults: generate, backfill, run a night, query the results."""
+    h = _home(home)
+    _embedded_prefect(h)
     from flows.demo import run_demo
 
-    run_demo(_home(home), days=days, clicks_per_day=clicks_per_day)
+    run_demo(h, days=days, clicks_per_day=clicks_per_day)
+
+
+# ------------------------------------------------------------------------------------------ helpers
 
 
 def _precheck(source: str, path: Path, **days: str | None) -> None:
@@ -281,6 +545,34 @@ def _precheck(source: str, path: Path, **days: str | None) -> None:
     list_input_files(path)
 
 
+def _check_night(source: str, config: Path | None, only: str | None) -> list[str] | None:
+    """The night's config validated and ``--only`` checked against its models, before anything starts."""
+    from tasks.night import NightConfig
+
+    cfg = NightConfig.for_profile(source, config)
+    models = _split(only)
+    if only is not None and not models:
+        raise UsageProblem("--only: no model named")
+    known = cfg.model_labels()
+    unknown = [m for m in models or [] if m not in known]
+    if unknown:
+        raise UsageProblem(f"--only: unknown model {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+    return models
+
+
+def _check_model(model: str, flag: str) -> None:
+    from recmodels.registry import MODELS
+
+    if model not in MODELS:
+        raise UsageProblem(f"{flag}: unknown model {model!r}; known: {', '.join(sorted(MODELS))}")
+
+
+def _has_param(flow, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(getattr(flow, "fn", flow)).parameters
+
+
 def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -292,13 +584,11 @@ def _home(home: str | None):
 
 
 def _params(items: list[str] | None) -> dict:
-    from tasks.config import UserInputError
-
     out: dict = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UserInputError(f"--param {item!r}: expected key=value")
+            raise UsageProblem(f"--param {item!r}: expected key=value")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -306,29 +596,57 @@ def _params(items: list[str] | None) -> dict:
     return out
 
 
-def main() -> None:
-    import click
+def _vars(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise UsageProblem(f"--var {item!r}: expected NAME=VALUE")
+        out[key] = value
+    return out
 
+
+def _sql_last(argv: list[str]) -> list[str]:
+    """``clickrec query "$(cat X.sql)"``: SQL that starts with a ``--`` comment is not an option. Any
+    argument of ``query`` that starts with '-' but is no option name is moved after a ``--``."""
+    if "query" not in argv or "--" in argv:
+        return argv
+    at = argv.index("query")
+    head, rest = argv[: at + 1], argv[at + 1:]
+    sql_args = [a for a in rest if a.startswith("-") and re.search(r"\s", a)]
+    if not sql_args:
+        return argv
+    return head + [a for a in rest if a not in sql_args] + ["--", *sql_args]
+
+
+def _exit_code(exc: BaseException) -> int:
+    code = getattr(exc, "exit_code", 1)
+    return code if isinstance(code, int) and 0 < code < 126 else 1
+
+
+def main(argv: list[str] | None = None) -> None:
     _quiet_environment()
+    _install_signal_handlers()
+    args = _sql_last(list(sys.argv[1:] if argv is None else argv))
+    if not sys.stderr.isatty():  # logs and pipes: click's plain "Usage / Try --help / Error" lines, no boxes
+        app.rich_markup_mode = None
+        bench_app.rich_markup_mode = None
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
+        app(args=args, prog_name="clickrec")  # typer's standalone mode: usage errors exit 2 with its message
+    except SystemExit:
+        raise
     except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, never a traceback
         if os.environ.get("CLICKREC_DEBUG"):
             raise
         from tasks.config import UserInputError
 
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        kind = "" if isinstance(exc, UserInputError) else f"{type(exc).__name__}: "
+        kind = "" if isinstance(exc, UserInputError | UsageProblem) else f"{type(exc).__name__}: "
         typer.echo(f"error: {kind}{msg}", err=True)
-        sys.exit(1)
+        _stop_server()
+        sys.exit(_exit_code(exc))
+    finally:
+        _stop_server()
 
 
 if __name__ == "__main__":

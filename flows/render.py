@@ -2,12 +2,59 @@
 
 from __future__ import annotations
 
+import math
+import re
+from datetime import date, datetime, time
+from decimal import Decimal
+
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 if not console.is_terminal:  # logs and pipes: wide enough that tables do not wrap into columns of words
     console = Console(width=160)
+
+
+# CSI / OSC / other ESC sequences first (their parameters are printable), then any C0/C1 control left.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """Data for a terminal: escape sequences and control characters removed, tabs and newlines as spaces."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text)).replace("\t", " ").replace("\n", " ")
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float | Decimal) and not isinstance(v, bool)
+
+
+def cell(v: object) -> Text:
+    """One value as literal text (never rich markup): NULL for None, numbers with separators."""
+    if v is None:
+        return Text("NULL", style="dim")
+    if isinstance(v, bool):
+        return Text(str(v).lower())
+    if isinstance(v, int):
+        return Text(f"{v:,}")
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return Text(str(v))  # nan, inf, -inf
+        return Text(f"{v:.4f}" if v == 0 or 1e-4 <= abs(v) < 1e15 else f"{v:.4g}")
+    if isinstance(v, datetime | date | time):
+        return Text(v.isoformat(sep=" ") if isinstance(v, datetime) else v.isoformat())
+    if isinstance(v, bytes):
+        return Text(v.hex())
+    return Text(clean(str(v)))
+
+
+def _add_columns(t: Table, columns: list[str], rows: list) -> None:
+    for i, c in enumerate(columns):
+        values = [r[i] for r in rows if r[i] is not None]
+        numeric = bool(values) and all(_is_number(v) for v in values)
+        t.add_column(Text(clean(str(c))), justify="right" if numeric else "left")
 
 
 def _table(title: str, rows: list[dict]) -> Table:
@@ -15,10 +62,11 @@ def _table(title: str, rows: list[dict]) -> Table:
     if not rows:
         t.add_column("(none)")
         return t
-    for col in rows[0]:
-        t.add_column(str(col), justify="right" if isinstance(rows[0][col], int | float) else "left")
-    for r in rows:
-        t.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in r.values()])
+    columns = list(rows[0])
+    values = [tuple(r.get(c) for c in columns) for r in rows]
+    _add_columns(t, columns, values)
+    for r in values:
+        t.add_row(*[cell(v) for v in r])
     return t
 
 
@@ -35,21 +83,23 @@ def print_ingest(result: dict) -> None:
 
 def print_status(st: dict) -> None:
     if st["database"] is None:
-        console.print(f"no warehouse yet at {st['home']} (run `clickrec ingest` first)")
+        console.print(f"no warehouse yet at {escape(clean(st['home']))} (run `clickrec ingest` first)")
         return
-    console.print(f"warehouse {st['database']}   lake {st['lake']}")
+    console.print(f"warehouse {escape(clean(st['database']))}   lake {escape(clean(st['lake']))}")
     console.print(_table("raw.clicks by day", st["partitions"]))
     console.print(_table("quarantine", st["quarantine"]))
     console.print(_table("last ingest runs", st["runs"]))
 
 
 def print_rows(columns: list[str], rows: list[tuple]) -> None:
+    """Query rows as a table: values literal (markup escaped, control characters stripped), NULL as NULL,
+    numeric columns right-aligned; the row count below."""
     t = Table(show_lines=False)
-    for c in columns:
-        t.add_column(str(c))
+    _add_columns(t, list(columns), rows)
     for r in rows:
-        t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r])
+        t.add_row(*[cell(v) for v in r])
     console.print(t)
+    console.print(f"({len(rows):,} row{'s' if len(rows) != 1 else ''})", highlight=False)
 
 
 def _short(text: str, width: int = 70) -> str:
@@ -72,6 +122,6 @@ def print_night(result: dict) -> None:
     stages = {k: round(v, 1) for k, v in result["stage_seconds"].items()}
     console.print(f"stage seconds: {stages}")
     for n in result.get("notes", []):
-        console.print(f"note: {n}")
+        console.print(Text(f"note: {clean(n)}"))
     if result.get("report"):
-        console.print(f"report: {result['report']}")
+        console.print(Text(f"report: {result['report']}"))

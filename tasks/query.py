@@ -23,8 +23,12 @@ from tasks.config import Home, UserInputError
 _CONFIG = {"autoinstall_known_extensions": False, "enable_external_access": False}
 
 
-def run_query(home: Home, sql_text: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
+def run_query(home: Home, sql_text: str, limit: int | None = None,
+              variables: dict[str, str] | None = None) -> tuple[list[str], list[tuple]]:
     """Run the analyst's own SQL on ``home.published_db`` read-only; columns and (at most ``limit``) rows.
+
+    ``variables`` are set first (``SET VARIABLE name = 'value'``, bound, never spliced), so a query reads
+    them with ``getvariable('name')``. Several statements may be given; the last one's rows come back.
 
     Raises :class:`UserInputError` with a one-line message when there is no published database yet or
     the query fails (syntax, unknown table, attempted write).
@@ -39,6 +43,10 @@ def run_query(home: Home, sql_text: str, limit: int | None = None) -> tuple[list
     except duckdb.Error as exc:
         raise UserInputError(f"{path}: cannot open the published database: {_first_line(exc)}") from None
     try:
+        for name, value in (variables or {}).items():
+            if not name.isidentifier() or not name.isascii():
+                raise UserInputError(f"variable name {name!r}: expected letters, digits and _")
+            con.execute(f"SET VARIABLE {name} = $value", {"value": value})  # name checked above
         cur = con.execute(sql_text)
         columns = [d[0] for d in cur.description] if cur.description else []
         rows = cur.fetchall() if limit is None else cur.fetchmany(limit)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.config import Home
+from tasks.config import Home, NothingToDoError
 from tasks.sqlfiles import sql
 from tasks.warehouse import session
 
@@ -31,12 +31,20 @@ def warehouse_status(home: Home, last_runs: int = 10) -> dict:
 
 def latest_run_date(home: Home):
     """The last night with trained models (for ``clickrec report`` without ``--date``)."""
-    from tasks.config import UserInputError
-
     if not home.db.exists():
-        raise UserInputError(f"no warehouse yet at {home.root}")
+        raise NothingToDoError(f"no warehouse yet at {home.root}")
     with session(home, read_only=True) as con:
         [(day,)] = con.execute(sql("ops/latest_run_date")).fetchall()
     if day is None:
-        raise UserInputError("no night has run yet: pass --date or run `clickrec nightly`")
+        raise NothingToDoError("no night has run yet: run `clickrec nightly` first")
     return day
+
+
+def require_night(home: Home, day) -> None:
+    """``day`` is a night that ran (it trained models); otherwise there is nothing to report (exit 5)."""
+    if not home.db.exists():
+        raise NothingToDoError(f"no warehouse yet at {home.root}")
+    with session(home, read_only=True) as con:
+        [(models,)] = con.execute(sql("ops/night_exists"), {"run_date": day}).fetchall()
+    if not models:
+        raise NothingToDoError(f"no night ran on {day}: nothing to report (see `clickrec status` for the nights)")
