@@ -11,6 +11,7 @@ import signal
 
 POINTS = (
     "ingest-after-commit",  # raw.clicks committed, Parquet not yet renamed into the lake
+    "ingest-mid-publish",  # one Parquet file renamed into the lake, the others not yet
     "features-after-build",  # features committed, bundle half exported
     "train-after-fit",  # a model fitted, checkpoint not saved
     "publish-after-promote",  # some models promoted in the working db, published.duckdb not rebuilt

@@ -49,7 +49,7 @@ MAX_LINE_BYTES = 2 * 1024 * 1024
 MAX_LINE_BYTES = 2 * 1024 * 1024
 # Kept under its old name for callers in this process; the lock lives in tasks.locks.
 WAREHOUSE_WRITE_LOCK = WRITE_LOCK
-_SCRATCH_RE = re.compile(r"^stage-(?P<run>.+)-[0-9a-f]{8}\.duckdb(\.wal|\.lake)?$")
+_SCRATCH_RE = re.compile(r"^stage-(?P<run>.+)-[0-9a-f]{8}\.(duckdb|duckdb\.wal|lake)$")
 
 
 class IngestError(UserInputError):

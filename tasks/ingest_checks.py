@@ -7,7 +7,9 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from tasks.config import Home
+from filelock import FileLock
+
+from tasks.config import Home, lock_wait_seconds
 from tasks.ingest import WAREHOUSE_WRITE_LOCK, ValidationRefusedError
 from tasks.profiles import SourceProfile
 
@@ -35,7 +37,10 @@ def validate_scratch(
     if not whole_day:
         rules = replace(rules, min_day_ratio=0.0, max_day_ratio=float("inf"))
     # The history comes from the working database, attached read-only: not while this process writes it.
-    with WAREHOUSE_WRITE_LOCK, _GX_LOCK:
+    # GX's JSON stores under home/gx are shared by every process on this home: one validation at a time.
+    gx_lock = FileLock(home.root / "locks" / "gx.lock", timeout=lock_wait_seconds())
+    (home.root / "locks").mkdir(parents=True, exist_ok=True)
+    with WAREHOUSE_WRITE_LOCK, _GX_LOCK, gx_lock:
         outcome = validate_batch(scratch, run_id=run_id, batch=batch, rules=rules, gx_dir=home.gx,
                                  history_db=home.db if home.db.exists() else None)
     if not outcome.ok:
