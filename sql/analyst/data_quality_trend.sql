@@ -2,7 +2,7 @@
 --
 -- Run:
 --   duckdb -readonly warehouse/published.duckdb -f sql/analyst/data_quality_trend.sql
---   clickrec query "$(cat sql/analyst/data_quality_trend.sql)"
+--   clickrec query --file sql/analyst/data_quality_trend.sql
 -- Days mean different things per source, all on one calendar:
 --   volume:      ops.daily_volume.event_date (day the clicks happened, accepted rows only);
 --   quarantine:  ops.quarantine_summary.day (event day when the bad row's timestamp parses, else the day

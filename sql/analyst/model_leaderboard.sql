@@ -2,7 +2,7 @@
 --
 -- Run:
 --   duckdb -readonly warehouse/published.duckdb -f sql/analyst/model_leaderboard.sql
---   clickrec query "$(cat sql/analyst/model_leaderboard.sql)" --json
+--   clickrec query --file sql/analyst/model_leaderboard.sql --json
 -- P4 = trained on data up to D-1, tested on night D (models.eval_metrics.protocol 'P4-...').
 -- One row per (night, protocol, cutoff k, model version): HR / MRR / NDCG / COV at k, how many
 -- predictions were scored, the version's status in models.model_runs (published | rejected | trained |

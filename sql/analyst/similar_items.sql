@@ -2,9 +2,12 @@
 --
 -- Run:
 --   duckdb -readonly warehouse/published.duckdb -f sql/analyst/similar_items.sql
---   clickrec query "$(cat sql/analyst/similar_items.sql)"
--- EDIT the item id in the WHERE line marked EDIT (a literal example id).
+--   clickrec query --file sql/analyst/similar_items.sql --var item_id=214536502
+--   duckdb: run `SET VARIABLE item_id = '214536502';` first (without it: the item with most neighbours
+--   listed, ties by smallest id).
 -- Source: recs.latest_item_similar. For several nights, use recs.item_similar and filter run_date.
+SET VARIABLE item_id = coalesce(getvariable('item_id'), (
+    SELECT item_id FROM recs.latest_item_similar GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT 1));
 SELECT
     model,
     model_version,
@@ -13,5 +16,5 @@ SELECT
     similar_item_id,
     round(score, 4) AS score
 FROM recs.latest_item_similar
-WHERE item_id = 'apple'   -- EDIT: the item to look up (original id, exact spelling)
+WHERE item_id = getvariable('item_id')::VARCHAR   -- original id, exact spelling
 ORDER BY model, rank;
