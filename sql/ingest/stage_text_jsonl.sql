@@ -7,19 +7,25 @@ WITH parsed AS (
            CASE
                WHEN bad_bytes IS NOT NULL THEN bad_bytes
                WHEN trim(line) = '' THEN 'blank line'
-               WHEN NOT coalesce(json_valid(line) AND json_type(line) = 'OBJECT', false)
+               -- CASE, not AND: DuckDB evaluates both sides of an AND, and json_type fails on invalid JSON
+               WHEN NOT CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END
                    THEN 'malformed line: invalid JSON object'
            END AS bad
     FROM stage_lines
+),
+-- Only valid objects reach json_extract_string: a CASE around it does not stop DuckDB from
+-- evaluating it on an invalid line (and failing the whole file), a NULL argument does.
+objects AS (
+    SELECT *, CASE WHEN bad IS NULL THEN line END AS j FROM parsed
 )
 SELECT line_no AS source_row,
-       CASE WHEN bad IS NULL THEN json_extract_string(line, $p_session_id) END AS session_id,
-       CASE WHEN bad IS NULL THEN json_extract_string(line, $p_user_id) END AS user_id,
-       CASE WHEN bad IS NULL THEN json_extract_string(line, $p_item_id) END AS item_id,
-       CASE WHEN bad IS NULL THEN json_extract_string(line, $p_event_type) END AS event_type,
-       CASE WHEN bad IS NULL THEN json_extract_string(line, $p_category) END AS category,
-       CASE WHEN bad IS NULL THEN json_extract_string(line, $p_ts) END AS ts,
-       CASE WHEN bad IS NULL THEN json_extract_string(line, $p_ts_offset) END AS ts_offset,
+       json_extract_string(j, $p_session_id) AS session_id,
+       json_extract_string(j, $p_user_id) AS user_id,
+       json_extract_string(j, $p_item_id) AS item_id,
+       json_extract_string(j, $p_event_type) AS event_type,
+       json_extract_string(j, $p_category) AS category,
+       json_extract_string(j, $p_ts) AS ts,
+       json_extract_string(j, $p_ts_offset) AS ts_offset,
        bad AS bad_line_reason,
        CASE WHEN bad IS NOT NULL THEN excerpt END AS raw_line
-FROM parsed;
+FROM objects;
