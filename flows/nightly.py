@@ -25,7 +25,7 @@ from flows.ingest import files_for_day, ingest_day_task
 from flows.train import train_night
 from tasks.config import Home, parse_day
 from tasks.faults import crash_point
-from tasks.ingest import IngestError, list_input_files
+from tasks.ingest import IngestError, list_input_files, publish_committed
 from tasks.night import NightConfig, bundle_meta, prepare_night
 
 WRITER_LIMIT = "clickrec-warehouse"
@@ -142,7 +142,9 @@ def _night(h: Home, day: date, cfg: NightConfig, source: str, path: str, skip_in
         files = files_for_day(list_input_files(Path(path)), day)
         if not files:
             raise IngestError(f"{path}: no landing file for {day}")
-        ingest_day_task(h, source, files, day)
+        ingest_day_task(h, source, files, day)  # its commit first finishes any half-published ingest
+    else:
+        publish_committed(h)  # a crashed ingest is repaired before the night reads the warehouse
     stages["ingest+validate"] = time.perf_counter() - t
 
     t = time.perf_counter()
