@@ -76,9 +76,12 @@ def print_ingest(result: dict) -> None:
     console.print(
         f"[bold]{result['run_id']}[/bold]{day}: read {tot['rows_read']:,}  accepted {tot['rows_accepted']:,}  "
         f"quarantined {tot['rows_quarantined']:,}  duplicates {tot['rows_duplicate']:,}"
-        + (f"  other days {tot['rows_other_days']:,}" if tot.get("rows_other_days") else "")
+        + "".join(f"  {label} {tot[k]:,}" for k, label in (("rows_filtered", "filtered"),
+                  ("rows_other_days", "other days"), ("rows_blank", "blank")) if tot.get(k))
         + f"  -> partitions {', '.join(result['days_written']) or '(none)'}"
     )
+    for flag in result.get("flags", []):  # guard rails: the data loaded, but a share looks wrong
+        console.print(f"[yellow]guard rail:[/yellow] {escape(clean(flag))}")
 
 
 def print_status(st: dict) -> None:

@@ -438,7 +438,8 @@ def _section_volumes(data: ReportData) -> str:
     parts.append("<h3>Ingest accounting</h3>")
     parts.append(
         _table(
-            ["run", "day", "files", "read", "accepted", "quarantined", "duplicates", "other days"],
+            ["run", "day", "files", "read", "accepted", "quarantined", "duplicates", "filtered", "other days",
+             "blank", "guard rails"],
             [
                 [
                     r["run_id"],
@@ -448,11 +449,14 @@ def _section_volumes(data: ReportData) -> str:
                     fmt_int(r["rows_accepted"]),
                     fmt_int(r["rows_quarantined"]),
                     fmt_int(r["rows_duplicate"]),
+                    fmt_int(r.get("rows_filtered")),
                     fmt_int(r["rows_other_days"]),
+                    fmt_int(r.get("rows_blank")),
+                    r.get("flags") or "",
                 ]
                 for r in data.ingest_runs
             ],
-            numeric={2, 3, 4, 5, 6, 7},
+            numeric={2, 3, 4, 5, 6, 7, 8, 9},
         )
     )
     v = data.validation
@@ -785,7 +789,9 @@ def report_markdown(data: ReportData, path: Path | None) -> str:
         f"- ingest {data.start}..{data.run_date}: read {fmt_int(sum(r['rows_read'] for r in ing))}, "
         f"accepted {fmt_int(sum(r['rows_accepted'] for r in ing))}, "
         f"quarantined {fmt_int(sum(r['rows_quarantined'] for r in ing))}, "
-        f"duplicates {fmt_int(sum(r['rows_duplicate'] for r in ing))}",
+        f"duplicates {fmt_int(sum(r['rows_duplicate'] for r in ing))}, "
+        f"filtered {fmt_int(sum(r.get('rows_filtered') or 0 for r in ing))}",
+        *[f"- guard rail: {_md(r['flags'])}" for r in ing if r.get("flags")],
         f"- expectations: {fmt_int(data.validation.get('checks'))} checked, {fmt_int(data.validation.get('failed'))} failed",
         "",
         "| model | version | protocol | decision | reason |",

@@ -1,5 +1,5 @@
 -- Ingest accounting per run and day for the report window: read = accepted + quarantined + duplicates
--- (+ rows of other days). Runs without --date (day NULL) count when their files overlap the window.
+-- + filtered + other days + blank lines; flags = guard rails passed (duplicate / filtered / null-key share). Runs without --date (day NULL) count when their files overlap the window.
 SELECT run_id,
        day,
        count(*)              AS files,
@@ -8,6 +8,9 @@ SELECT run_id,
        sum(rows_quarantined) AS rows_quarantined,
        sum(rows_duplicate)   AS rows_duplicate,
        sum(rows_other_days)  AS rows_other_days,
+       sum(rows_filtered)    AS rows_filtered,
+       sum(rows_blank)       AS rows_blank,
+       string_agg(flags, '; ') AS flags,
        max(ingested_at)      AS ingested_at
 FROM ops.ingest_files
 WHERE day BETWEEN $start AND $end
