@@ -35,7 +35,7 @@ from recmodels.data import Interactions, Sessions, UserTargets
 from tasks.sqlfiles import sql
 
 Entity = Literal["user", "session"]
-Weighting = Literal["binary", "count", "decay"]
+Weighting = Literal["binary", "count", "decay", "weight"]
 
 
 @dataclass(frozen=True)
@@ -201,9 +201,11 @@ def load_interaction_matrix(
     """Entity x item CSR (float32) over events dated ``[start, end]``; shape = current vocab sizes.
 
     binary: 1 per (row, item) seen; count: number of events; decay: sum over events of
-    ``0.5 ** (age_days / half_life_days)``, age measured to ``ref_ts`` (default: end of ``end``).
+    ``0.5 ** (age_days / half_life_days)``, age measured to ``ref_ts`` (default: end of ``end``);
+    weight: sum of the events' weights (the source profile's ``[events] weights`` per event type,
+    carried by ``raw.clicks.weight``; a collapsed run of repeats counts its largest weight once).
     """
-    if weighting not in ("binary", "count", "decay"):
+    if weighting not in ("binary", "count", "decay", "weight"):
         raise ValueError(f"unknown weighting {weighting!r}")
     if half_life_days <= 0:
         raise ValueError("half_life_days must be > 0")
@@ -223,6 +225,8 @@ def load_interaction_matrix(
         data = np.ones(len(rows), dtype=np.float32)
     elif weighting == "count":
         data = np.asarray(res["n_events"], dtype=np.float32)
+    elif weighting == "weight":
+        data = np.asarray(res["weight_sum"], dtype=np.float32)
     else:
         data = np.asarray(res["decay_weight"], dtype=np.float32)
     sizes = vocab_sizes(con)

@@ -28,15 +28,19 @@ T0 = datetime(2024, 3, 1, 10, 0)
 KEEP_ALL = FeatureConfig(min_item_support=1, min_session_length=1)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
-    """rows: (session_id, user_id, item_id, ts[, source_file, source_row]); lineage defaults to list order."""
+def _insert(con: duckdb.DuckDBPyConnection, rows: list[tuple], weights: list[float] | None = None) -> None:
+    """rows: (session_id, user_id, item_id, ts[, source_file, source_row]); lineage defaults to list order.
+    weights: raw.clicks.weight per row (the profile's event-type weight), default 1.0."""
     full = []
     for n, r in enumerate(rows, start=1):
         sid, uid, item, ts = r[:4]
         src_file, src_row = r[4:6] if len(r) > 4 else ("f.csv", n)
-        full.append((sid, uid, item, ts, ts.date(), src_file, src_row))
+        full.append((sid, uid, item, ts, ts.date(), src_file, src_row, weights[n - 1] if weights else 1.0))
     con.executemany(
-        "INSERT INTO raw.clicks VALUES ($1, $2, $3, 'click', NULL, $4, $5, $6, $7, 'run', now())", full
+        "INSERT INTO raw.clicks (session_id, user_id, item_id, event_type, category, ts, event_date, source_file,"
+        " source_row, run_id, ingested_at, weight)"
+        " VALUES ($1, $2, $3, 'click', NULL, $4, $5, $6, $7, 'run', now(), $8)",
+        full,
     )
 
 
@@ -374,3 +378,47 @@ def test_prefect_task_builds_from_a_path(tmp_path, prefect_harness):
     assert out["n_events"] == 2 and out["n_sessions"] == 1
     with duckdb.connect(str(db), read_only=True) as c:
         assert c.sql("SELECT count(*) FROM features.session_events").fetchall() == [(2,)]
+
+
+def test_weighted_interactions_sum_event_weights(con):
+    """raw.clicks.weight (a profile's event-type weights, e.g. view 1 / cart 3 / purchase 5) becomes
+    the interaction strength: weighting="weight" sums it; a collapsed run of repeats counts once, with
+    the largest weight of the run; features.interactions stores the same sum."""
+    m = timedelta(minutes=1)
+    _insert(
+        con,
+        [
+            ("s1", "u1", "a", T0),  # view
+            ("s1", "u1", "a", T0 + m),  # cart of the same item right after: collapsed into one event
+            ("s1", "u1", "b", T0 + 2 * m),  # view
+            ("s1", "u1", "a", T0 + 3 * m),  # purchase: not consecutive, counted again
+            ("s2", "u2", "b", T0),  # purchase
+            ("s2", "u2", "a", T0 + m),  # default weight
+        ],
+        weights=[1.0, 3.0, 1.0, 5.0, 5.0, 1.0],
+    )
+    build_features(con, D1, D1, KEEP_ALL)
+    v = _vocab(con)
+    users = dict(con.sql("SELECT user_id, user_idx FROM features.user_vocab").fetchall())
+    expected = np.zeros((2, 2), dtype=np.float32)
+    expected[users["u1"], v["a"]] = 3.0 + 5.0  # max(view, cart) + purchase
+    expected[users["u1"], v["b"]] = 1.0
+    expected[users["u2"], v["b"]] = 5.0
+    expected[users["u2"], v["a"]] = 1.0
+    weighted = load_interaction_matrix(con, D1, D1, weighting="weight")
+    assert weighted.dtype == np.float32 and weighted.has_sorted_indices
+    np.testing.assert_array_equal(weighted.toarray(), expected)
+    count = load_interaction_matrix(con, D1, D1, weighting="count")
+    assert count[users["u1"], v["a"]] == 2  # the collapse is unchanged by weights
+    assert con.sql("SELECT weight FROM features.session_events ORDER BY session_id, position").fetchall() == [
+        (3.0,), (1.0,), (5.0,), (5.0,), (1.0,)]
+    stored = con.sql("SELECT user_idx, item_idx, weight FROM features.interactions ORDER BY ALL").fetchall()
+    assert stored == [(int(r), int(c), float(expected[r, c])) for r, c in np.argwhere(expected)]
+
+
+def test_weights_without_collapse_keep_each_event(con):
+    _insert(con, [("s1", "u1", "a", T0), ("s1", "u1", "a", T0 + timedelta(minutes=1))], weights=[1.0, 3.0])
+    build_features(con, D1, D1, FeatureConfig(min_item_support=1, min_session_length=1, collapse_repeats=False))
+    assert load_interaction_matrix(con, D1, D1, weighting="weight").toarray().tolist() == [[4.0]]
+    with pytest.raises(ValueError, match="unknown weighting"):
+        load_interaction_matrix(con, D1, D1, weighting="max")

@@ -6,10 +6,14 @@
 --                            (events without user_id are dropped: they cannot be assigned);
 --                            FALSE: the source's session_id, as given
 --   $gap_minutes             inactivity gap (strictly greater starts a new session)
---   $collapse_repeats        drop an event whose item equals the previous event's item in its session
+--   $collapse_repeats        drop an event whose item equals the previous event's item in its session;
+--                            the kept event carries the largest weight of the run it stands for
+--                            (view, cart, purchase of one item in a row -> one event, purchase's weight)
+-- weight: raw.clicks.weight, the profile's weight of the event type (1.0 unless the profile says so).
 CREATE OR REPLACE TEMP TABLE fe_events AS
 WITH source AS (
-    SELECT session_id AS source_session_id, user_id, item_id, ts, source_file, source_row
+    SELECT session_id AS source_session_id, user_id, item_id, ts, source_file, source_row,
+           coalesce(weight, 1.0) AS weight
     FROM raw.clicks
     WHERE event_date BETWEEN $start_date AND $end_date
 ),
@@ -66,12 +70,33 @@ with_previous AS (
     WINDOW by_session AS (PARTITION BY session_id ORDER BY ts, source_file, source_row)
 ),
 
-final AS (
-    SELECT session_id, session_user_id, item_id, ts, source_file, source_row
+runs AS (
+    -- a run = consecutive events of one item in a session; run_no numbers them along the session
+    SELECT
+        *,
+        previous_item_id IS NULL OR item_id <> previous_item_id AS starts_run,
+        sum(CASE WHEN previous_item_id IS NULL OR item_id <> previous_item_id THEN 1 ELSE 0 END) OVER (
+            PARTITION BY session_id ORDER BY ts, source_file, source_row
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS run_no
     FROM with_previous
-    WHERE NOT $collapse_repeats
-       OR previous_item_id IS NULL
-       OR item_id <> previous_item_id
+),
+
+run_weights AS (
+    -- the largest weight of each run that holds more than one event (repeats are few: a small join)
+    SELECT session_id, run_no, max(weight) AS run_weight
+    FROM runs
+    WHERE $collapse_repeats
+    GROUP BY session_id, run_no
+    HAVING count(*) > 1
+),
+
+final AS (
+    SELECT r.session_id, r.session_user_id, r.item_id, r.ts, r.source_file, r.source_row,
+           coalesce(w.run_weight, r.weight) AS weight
+    FROM runs AS r
+    LEFT JOIN run_weights AS w USING (session_id, run_no)
+    WHERE NOT $collapse_repeats OR r.starts_run
 )
 
 SELECT * FROM final

@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS features.session_events (
     ts          TIMESTAMP NOT NULL
 );
 
+-- Added after the first release (ALTER keeps older warehouses usable): the event's weight, from
+-- raw.clicks.weight (the profile's weight of its event type; the largest of a collapsed run).
+ALTER TABLE features.session_events ADD COLUMN IF NOT EXISTS weight DOUBLE DEFAULT 1.0;
+
 -- No PRIMARY KEY on the per-build tables: ids are unique by construction (GROUP BY session_id),
 -- and a key index makes the build's delete-then-reinsert of the same keys very slow to commit.
 CREATE TABLE IF NOT EXISTS features.sessions (
@@ -69,6 +73,8 @@ CREATE TABLE IF NOT EXISTS features.interactions (
     n_events    BIGINT NOT NULL,
     last_ts     TIMESTAMP NOT NULL
 );
+-- weight: sum of the events' weights (= n_events when every weight is 1.0); the interaction strength.
+ALTER TABLE features.interactions ADD COLUMN IF NOT EXISTS weight DOUBLE DEFAULT 1.0;
 
 -- One row per build: what window, with which settings, what came out.
 CREATE TABLE IF NOT EXISTS features.builds (
