@@ -280,6 +280,7 @@ def typed_batch_params(profile: SourceProfile) -> dict[str, object]:
         "dedupe": profile.dedupe,
         "has_offset": profile.ts_offset_column is not None,
         "offset_us": OFFSET_UNITS[profile.ts_offset_unit],
+        "offset_unit": profile.ts_offset_unit,
         "keep_types": list(profile.keep_event_types),
         "rename_from": list(profile.rename_event_types),
         "rename_to": list(profile.rename_event_types.values()),

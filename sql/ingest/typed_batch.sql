@@ -9,7 +9,8 @@
 -- Timestamps: ISO-8601 with an offset/Z is read as that instant; naive text is read in the
 -- profile's zone; Unix seconds/milliseconds are UTC. With an offset column ($has_offset) the
 -- instant is that timestamp (a date reads as its midnight) plus ts_offset * $offset_us
--- microseconds (elapsed time, added after the zone conversion); raw_ts then shows both parts.
+-- microseconds (elapsed time, added after the zone conversion); raw_ts then shows both parts
+-- ('2016-05-09 + 526309 ms'), so a quarantined row says which part was unreadable.
 -- Unparseable or out-of-range (either part) -> NULL (GX then quarantines the row with its raw
 -- text). Exact duplicates of an earlier kept row are flagged, not quarantined: ingest drops and
 -- counts them (unless the profile says dedupe = false). Filtered rows are never duplicates: each
@@ -53,7 +54,7 @@ typed AS (
         raw_event_type,
         raw_category,
         CASE WHEN $has_offset
-             THEN coalesce(raw_ts_part, '<null>') || ' + ' || coalesce(raw_ts_offset, '<null>') || ' x ' || $offset_us || 'us'
+             THEN coalesce(raw_ts_part, '<null>') || ' + ' || coalesce(raw_ts_offset, '<null>') || ' ' || $offset_unit
              ELSE raw_ts_part END AS raw_ts,
         raw_ts_offset,
         session_id,
