@@ -305,3 +305,27 @@ def test_amazon_reviews_nested_key(home, tmp_path):
         (5, "A1NSNCL4Z2MYYR", "0005080789", "review", None, 1.0),
     ]
     assert got[0][6] == secs(1441065600)
+
+
+def test_weights_reach_the_interaction_matrix(home, tmp_path):
+    """The full path: profile weights -> staging.batch.weight -> raw.clicks.weight -> features."""
+    from datetime import date
+
+    from tasks.features import FeatureConfig, build_features, load_interaction_matrix
+
+    f = wf.write_retailrocket(tmp_path / "in" / "events.csv")
+    ingest(home, load_profile("retailrocket"), [f])
+    con = duckdb.connect(str(home.db))
+    try:
+        day = date(2015, 6, 2)
+        build_features(con, day, day, FeatureConfig(min_item_support=1, min_session_length=1,
+                                                    derive_sessions_from_user=True))
+        users = dict(con.execute("SELECT user_id, user_idx FROM features.user_vocab").fetchall())
+        items = dict(con.execute("SELECT item_id, item_idx FROM features.item_vocab").fetchall())
+        m = load_interaction_matrix(con, day, day, weighting="weight")
+        assert m.nnz == 5
+        assert m[users["483717"], items["253185"]] == 3.0  # cart
+        assert m[users["951259"], items["367447"]] == 5.0  # purchase (its duplicate dropped at ingest)
+        assert m[users["257597"], items["355908"]] == 1.0  # view (its 'search' rows were filtered)
+    finally:
+        con.close()
