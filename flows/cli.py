@@ -144,28 +144,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _embedded_prefect(home) -> None:
-    """Prefect's state under the home folder, and a temporary API server that dies with this process.
+_planned_port: int | None = None
+
+
+def _prefect_env(home) -> None:
+    """Before anything imports prefect (its settings are read at import): Prefect's state under the home
+    folder, and PREFECT_API_URL pointing at the temporary server :func:`_start_prefect` starts later. A
+    configured ``PREFECT_API_URL`` (a real server) or ``PREFECT_HOME`` is used as is."""
+    global _planned_port
+    os.environ.setdefault("PREFECT_HOME", str(home.root / "prefect"))
+    if os.environ.get("PREFECT_API_URL") or _planned_port is not None:
+        return
+    if "prefect" in sys.modules:  # too late to point it anywhere: Prefect starts its own server
+        return
+    _planned_port = _free_port()
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{_planned_port}/api"
+
+
+def _start_prefect() -> None:
+    """Start the temporary API server planned by :func:`_prefect_env`; it dies with this process.
 
     Prefect's own temporary server is a subprocess that outlives a killed CLI; this one is started the
-    same way (uvicorn on Prefect's app factory) with PR_SET_PDEATHSIG, and PREFECT_API_URL points at it.
-    A configured ``PREFECT_API_URL`` (a real server) is used as is."""
-    global _server
-    os.environ.setdefault("PREFECT_HOME", str(home.root / "prefect"))
-    if os.environ.get("PREFECT_API_URL") or _server is not None:
+    same way (uvicorn on Prefect's app factory), with PR_SET_PDEATHSIG so the kernel ends it with us."""
+    global _server, _planned_port
+    if _planned_port is None or _server is not None:
         return
+    import importlib.util
+
+    [package] = importlib.util.find_spec("prefect").submodule_search_locations
     prefect_home = Path(os.environ["PREFECT_HOME"])
     prefect_home.mkdir(parents=True, exist_ok=True)
     timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
-    import prefect
-
     for _attempt in range(3):
-        port = _free_port()
+        port = _planned_port
         log = open(prefect_home / "server.log", "ab")  # noqa: SIM115 - the child keeps it
-        env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        env |= {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
         with _server_lock:
             _server = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent),
+                [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(package).parent),
                  "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
                  "--log-level", "error", "--lifespan", "on"],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -178,11 +195,28 @@ def _embedded_prefect(home) -> None:
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(f"{url}/health", timeout=2) as r:  # noqa: S310 - our own localhost
                     if r.status == 200:
-                        os.environ["PREFECT_API_URL"] = url
                         return
             time.sleep(0.2)  # polling a starting server, not test synchronisation
         _stop_server()
+        if "prefect" in sys.modules:  # its settings already hold this URL: only this port will do
+            continue
+        _planned_port = _free_port()
+        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{_planned_port}/api"
     raise RuntimeError(f"the temporary Prefect server did not start (see {prefect_home / 'server.log'})")
+
+
+def _drain_prefect() -> None:
+    """Send Prefect's queued logs and events while our server still answers (else: 'Error logging to API')."""
+    if _server is None or "prefect" not in sys.modules:
+        return
+    with contextlib.suppress(Exception):
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)
+    with contextlib.suppress(Exception):
+        from prefect.events.worker import EventsWorker
+
+        EventsWorker.drain_all(timeout=5)
 
 
 def _stop_server() -> None:
@@ -284,8 +318,9 @@ def ingest(
     json_out: JsonOpt = None,
 ) -> None:
     """Ingest and validate landing files into the lake and raw.clicks."""
+    _prefect_env(_home(home))
     _precheck(source, path, date=date)
-    _embedded_prefect(_home(home))
+    _start_prefect()
     from flows.ingest import ingest_flow
     from flows.render import print_ingest
 
@@ -310,19 +345,21 @@ def backfill(
     json_out: JsonOpt = None,
 ) -> None:
     """Ingest + validate every day of a range (fanned out), then train once at the end or every night."""
+    _prefect_env(_home(home))
     _precheck(source, path, start=start, end=end)
     models = _check_night(source, config, only)
-    _embedded_prefect(_home(home))
     from flows.nightly import backfill as backfill_flow
     from flows.render import print_ingest, print_night
 
     extra = {"only": models} if models and _has_param(backfill_flow, "only") else {}
     if models and not extra and retrain is not Retrain.none:
         raise UsageProblem("--only: this version's backfill trains every model; use nightly --only")
+    strict_kw = _strict_kwargs(backfill_flow, strict)
+    _start_prefect()
     typer.echo(f"backfill {start} .. {end} ({source}) started", err=True)
     result = backfill_flow(start=start, end=end, source=source, path=str(path), home=home, retrain=retrain.value,
                            config=str(config) if config else None, warm_start=warm_start,
-                           **extra, **_strict_kwargs(backfill_flow, strict))
+                           **extra, **strict_kw)
     for r in result["ingested"]:
         print_ingest(r)
     for n in result["nights"]:
@@ -343,16 +380,19 @@ def nightly(
     json_out: JsonOpt = None,
 ) -> None:
     """One night: ingest D, validate, features, train, evaluate (P4), gate, publish, report."""
+    _prefect_env(_home(home))
     _precheck(source, path, date=date)
     models = _check_night(source, config, only)
-    _embedded_prefect(_home(home))
     from flows.nightly import nightly as nightly_flow
     from flows.render import print_night
+
+    strict_kw = _strict_kwargs(nightly_flow, strict)
+    _start_prefect()
 
     typer.echo(f"nightly {date or '(yesterday)'} ({source}) started", err=True)
     result = nightly_flow(run_date=date, source=source, path=str(path), home=home,
                           config=str(config) if config else None, only=models, warm_start=warm_start,
-                          **_strict_kwargs(nightly_flow, strict))
+                          **strict_kw)
     print_night(result)
     _write_json(json_out, result)
 
@@ -523,7 +563,8 @@ def demo(home: HomeOpt = None, days: Annotated[int, typer.Option(min=3)] = 7,
          clicks_per_day: Annotated[int, typer.Option(min=100)] = 10_000) -> None:
     """The main job end to end on embedded defaults: generate, backfill, run a night, query the results."""
     h = _home(home)
-    _embedded_prefect(h)
+    _prefect_env(h)
+    _start_prefect()
     from flows.demo import run_demo
 
     run_demo(h, days=days, clicks_per_day=clicks_per_day)
@@ -643,9 +684,9 @@ def main(argv: list[str] | None = None) -> None:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = "" if isinstance(exc, UserInputError | UsageProblem) else f"{type(exc).__name__}: "
         typer.echo(f"error: {kind}{msg}", err=True)
-        _stop_server()
         sys.exit(_exit_code(exc))
     finally:
+        _drain_prefect()
         _stop_server()
 
 

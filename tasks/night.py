@@ -259,6 +259,19 @@ def bundle_meta(folder: Path) -> dict:
     return json.loads((folder / "meta.json").read_text())
 
 
+def progress(message: str) -> None:
+    """A stage's progress line through Prefect's run logger (so it reaches the UI and, with
+    ``clickrec --verbose``, stderr); plain logging outside a run."""
+    import logging
+
+    try:
+        from prefect import get_run_logger
+
+        get_run_logger().info(message)
+    except Exception:  # noqa: BLE001 - no run context (a plain call, a test)
+        logging.getLogger("clickrec").info(message)
+
+
 def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
     """Rebuild features for the window ending on ``run_date`` and export the night's bundle folder."""
     start, end = cfg.features.window(run_date)
@@ -268,7 +281,10 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
 
     con = connect(home)
     try:
+        progress(f"features {start}..{end}: building (entity {cfg.features.entity})")
         summary = build_features(con, start, end, cfg.features)
+        progress(f"features {start}..{end}: {summary.n_events:,} events of {summary.n_raw_events:,}, "
+                 f"{summary.n_sessions:,} sessions, {summary.n_items:,} items")
         spec = temporal_split(con, run_date, cfg.train_days, cfg.valid_days)
         crash_point("features-after-build")
         sessions = load_session_split(con, spec)
@@ -304,6 +320,7 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
         "warm_start": champions if cfg.warm_start else {},  # where each model's training starts from
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    progress(f"bundle for {run_date} exported to {folder} (fingerprint {meta['fingerprint']})")
     return folder
 
 

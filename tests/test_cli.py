@@ -96,7 +96,7 @@ def built(tmp_path_factory) -> dict:
     steps["backfill"] = ok("backfill", "--source", "synthetic", "--path", str(landing), "--start", "2014-04-01",
                            "--end", "2014-04-03", "--retrain", "none", "--home", str(home),
                            "--json", str(root / "backfill.json"))
-    steps["nightly"] = ok("nightly", "--source", "synthetic", "--path", str(landing), "--date", NIGHT,
+    steps["nightly"] = ok("--verbose", "nightly", "--source", "synthetic", "--path", str(landing), "--date", NIGHT,
                           "--home", str(home), "--only", ONLY, "--config", str(config),
                           "--json", str(root / "nightly.json"))
     return {"root": root, "landing": landing, "home": home, "config": config, "steps": steps}
@@ -128,7 +128,12 @@ def test_nightly_trains_only_the_named_models_and_publishes(built):
     night = json.loads((built["root"] / "nightly.json").read_text())
     assert sorted(m["model"] for m in night["models"]) == sorted(ONLY.split(","))
     assert night["run_date"] == NIGHT and Path(night["report"]).is_file()
-    assert "started" in built["steps"]["nightly"].stderr  # a line on stderr as it starts
+    err = built["steps"]["nightly"].stderr
+    assert "started" in err  # a line on stderr as it starts
+    # --verbose: Prefect's run logger on stderr, stage lines included ...
+    assert "Beginning flow run" in err and "features 2014-" in err and "bundle for 2014-04-04" in err
+    # ... and Prefect used the CLI's own server (PDEATHSIG), not a temporary one of its own
+    assert "Starting temporary server" not in err and "Error logging to API" not in err
 
 
 def test_prefect_state_lives_under_the_home_and_no_server_outlives_a_command(built):
