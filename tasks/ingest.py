@@ -363,15 +363,16 @@ def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, profile: SourceProfi
         con.execute(sql("ingest/stage_text_parquet"), {"path": str(path)} | _pointers(profile))
         return n_rows
     header_lines = 1 if profile.format == "csv" and profile.header else 0
-    params = _csv_params(path, profile, compression) if profile.format == "csv" else _pointers(profile)
+    params = (_csv_params(path, profile, compression) if profile.format == "csv" else _pointers(profile)) | {
+        "header_lines": header_lines}
     count = LineCount()
     reader = line_reader(path, compression, MAX_LINE_BYTES, count)
     con.register("landing_lines", reader)
     try:
-        con.execute(sql("ingest/stage_lines"), {"header_lines": header_lines, "max_line_bytes": MAX_LINE_BYTES})
+        con.execute(sql("ingest/stage_lines"))
+        con.execute(sql(f"ingest/stage_text_{profile.format}"), params)
     finally:
         con.unregister("landing_lines")
-    con.execute(sql(f"ingest/stage_text_{profile.format}"), params)
     return max(count.lines - header_lines, 0)
 
 

@@ -33,7 +33,7 @@ def validate_scratch(
 
     required = ["item_id", "ts"] + (["session_id"] if profile.has_session else ["user_id"])
     day_from, day_to = day if isinstance(day, tuple) else (day, day)
-    rules = ValidationRules(required=tuple(required), day=day_from, day_to=day_to)
+    rules = ValidationRules(required=tuple(required), day=day_from, day_to=day_to, event_types=profile.event_types)
     if not whole_day:
         rules = replace(rules, min_day_ratio=0.0, max_day_ratio=float("inf"))
     # The history comes from the working database, attached read-only: not while this process writes it.

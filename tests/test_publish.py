@@ -195,7 +195,7 @@ def test_published_db_latest_views_and_summaries(home):
     _night(con, D1, "B", "b1", shift=1)
     _night(con, D2, "A", "a2", shift=2)  # B rejected on D2: the flow never promoted it
     con.execute(
-        "INSERT INTO raw.clicks VALUES ('s1', 'u1', 'apple', 'click', NULL, ?, ?, 'f.csv', 2, 'r', now()),"
+        "INSERT INTO raw.clicks (session_id, user_id, item_id, event_type, category, ts, event_date, source_file, source_row, run_id, ingested_at) VALUES ('s1', 'u1', 'apple', 'click', NULL, ?, ?, 'f.csv', 2, 'r', now()),"
         " ('s2', NULL, '东京', 'click', NULL, ?, ?, 'f.csv', 3, 'r', now())",
         [datetime(2024, 3, 1, 10), D1, datetime(2024, 3, 1, 11), D1],
     )

@@ -115,9 +115,11 @@ def _make_warehouse(tmp_path: Path) -> Home:
                 clicks.append(
                     (f"s{d}-{s}", None, item, "click", None, ts, day, f"f{d}.csv", 2 + p, f"ing-{d}", now)
                 )
-    con.executemany("INSERT INTO raw.clicks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", clicks)
+    con.executemany("INSERT INTO raw.clicks (session_id, user_id, item_id, event_type, category, ts, event_date, source_file, source_row, run_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", clicks)
     con.execute(
-        "INSERT INTO ops.ingest_files VALUES ('ing-4', 'f4.csv', '/in/f4.csv', 'rsc15', DATE '2024-03-05', DATE '2024-03-05', 'ab', 1,"
+        "INSERT INTO ops.ingest_files (run_id, source_file, path, profile, day, day_to, sha256, size_bytes, rows_read,"
+        " rows_accepted, rows_quarantined, rows_duplicate, rows_other_days, min_ts, max_ts, ingested_at)"
+        " VALUES ('ing-4', 'f4.csv', '/in/f4.csv', 'rsc15', DATE '2024-03-05', DATE '2024-03-05', 'ab', 1,"
         " 1234, 1200, 30, 4, 0, TIMESTAMP '2024-03-05 00:00', TIMESTAMP '2024-03-05 23:00', TIMESTAMP '2024-03-06 01:00')"
     )
     con.execute(

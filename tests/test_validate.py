@@ -76,7 +76,7 @@ def make_db(path: Path, rows: list[dict[str, Any]], history_per_day: int = 0) ->
             )
         if history_per_day:
             con.execute(
-                """INSERT INTO raw.clicks
+                """INSERT INTO raw.clicks (session_id, user_id, item_id, event_type, category, ts, event_date, source_file, source_row, run_id, ingested_at)
                    SELECT 's' || i, NULL, 'i' || i, 'click', NULL, ts, CAST(ts AS DATE), 'old.csv', i, 'old', ts
                    FROM (SELECT i, TIMESTAMP '2024-02-23 08:00' + INTERVAL 1 DAY * (i // $n) AS ts
                          FROM range(7 * $n) r(i))""",

@@ -1,17 +1,18 @@
 -- The file's physical lines (tasks/ingest_lines.py streams them as Arrow batches under the fixed
 -- name landing_lines), decoded once: invalid UTF-8 -> NULL text, one trailing CR stripped (CRLF
--- files), every line kept, blank ones included, so line numbers are exact. $header_lines lines at
--- the top are the header (checked apart) and are not data.
-CREATE OR REPLACE TEMP TABLE stage_lines AS
+-- files), every line kept, blank ones included, so line numbers are exact. A view, not a table:
+-- the one scan that fills stage_text reads the stream once and nothing else is materialised. A
+-- view takes no parameters, so its readers skip the header ($header_lines) themselves, and the
+-- 2 MiB below is tasks.ingest.MAX_LINE_BYTES.
+CREATE OR REPLACE TEMP VIEW stage_lines AS
 WITH decoded AS (
     SELECT line_no, overlong, raw, try(decode(raw)) AS txt
     FROM landing_lines
-    WHERE line_no > $header_lines
 )
 SELECT line_no,
        CASE WHEN ends_with(txt, chr(13)) THEN txt[:-2] ELSE txt END AS line,
        CASE
-           WHEN overlong THEN 'malformed line: longer than ' || $max_line_bytes || ' bytes'
+           WHEN overlong THEN 'malformed line: longer than the 2 MiB line limit'
            WHEN txt IS NULL THEN 'malformed line: invalid UTF-8'
            WHEN contains(txt, chr(0)) THEN 'malformed line: NUL byte'
        END AS bad_bytes,

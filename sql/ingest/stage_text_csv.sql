@@ -19,6 +19,7 @@ WITH split AS (
                ELSE string_split(line, $delim)
            END AS f
     FROM stage_lines
+    WHERE line_no > $header_lines
 ),
 judged AS (
     SELECT *,

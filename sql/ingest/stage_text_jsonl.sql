@@ -12,6 +12,7 @@ WITH parsed AS (
                    THEN 'malformed line: invalid JSON object'
            END AS bad
     FROM stage_lines
+    WHERE line_no > $header_lines
 ),
 -- Only valid objects reach json_extract_string: a CASE around it does not stop DuckDB from
 -- evaluating it on an invalid line (and failing the whole file), a NULL argument does.
