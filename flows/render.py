@@ -44,7 +44,7 @@ def cell(v: object) -> Text:
             return Text(str(v))  # nan, inf, -inf
         return Text(f"{v:.4f}" if v == 0 or 1e-4 <= abs(v) < 1e15 else f"{v:.4g}")
     if isinstance(v, datetime | date | time):
-        return Text(v.isoformat(sep=" ") if isinstance(v, datetime) else v.isoformat())
+        return Text(v.isoformat(sep=" ", timespec="seconds") if isinstance(v, datetime) else v.isoformat())
     if isinstance(v, bytes):
         return Text(v.hex())
     return Text(clean(str(v)))
