@@ -89,10 +89,23 @@ def _root(
     """clickrec: click logs -> DuckDB/Parquet -> deep recommenders -> SQL tables."""
     if quiet and verbose:
         raise typer.BadParameter("--quiet and --verbose exclude each other", param_hint="--quiet / --verbose")
+    global _quiet
+    _quiet = quiet
     if verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
+        os.environ["PREFECT_INTERNAL_LOGGING_LEVEL"] = "WARNING"
     elif quiet:
         os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
+        os.environ["PREFECT_INTERNAL_LOGGING_LEVEL"] = "CRITICAL"
+
+
+_quiet = False
+
+
+def _started(what: str) -> None:
+    """One line on stderr once the temporary server is up and the flow starts (not with --quiet)."""
+    if not _quiet:
+        typer.echo(f"{what} started", err=True)
 
 
 def _quiet_environment() -> None:
@@ -102,6 +115,7 @@ def _quiet_environment() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     # Prefect would print failed task tracebacks; the CLI prints one line instead (--verbose to see them).
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")  # e.g. "EventsWorker - Still processing"
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
@@ -216,7 +230,7 @@ def _drain_prefect() -> None:
     with contextlib.suppress(Exception):
         from prefect.events.worker import EventsWorker
 
-        EventsWorker.drain_all(timeout=5)
+        EventsWorker.drain_all(timeout=3)
 
 
 def _stop_server() -> None:
@@ -324,7 +338,7 @@ def ingest(
     from flows.ingest import ingest_flow
     from flows.render import print_ingest
 
-    typer.echo(f"ingest {path} ({source}) started", err=True)
+    _started(f"ingest {path} ({source})")
     result = ingest_flow(source=source, path=str(path), day=date, home=home, **_strict_kwargs(ingest_flow, strict))
     print_ingest(result)
     _write_json(json_out, result)
@@ -356,7 +370,7 @@ def backfill(
         raise UsageProblem("--only: this version's backfill trains every model; use nightly --only")
     strict_kw = _strict_kwargs(backfill_flow, strict)
     _start_prefect()
-    typer.echo(f"backfill {start} .. {end} ({source}) started", err=True)
+    _started(f"backfill {start} .. {end} ({source})")
     result = backfill_flow(start=start, end=end, source=source, path=str(path), home=home, retrain=retrain.value,
                            config=str(config) if config else None, warm_start=warm_start,
                            **extra, **strict_kw)
@@ -389,7 +403,7 @@ def nightly(
     strict_kw = _strict_kwargs(nightly_flow, strict)
     _start_prefect()
 
-    typer.echo(f"nightly {date or '(yesterday)'} ({source}) started", err=True)
+    _started(f"nightly {date or '(yesterday)'} ({source})")
     result = nightly_flow(run_date=date, source=source, path=str(path), home=home,
                           config=str(config) if config else None, only=models, warm_start=warm_start,
                           **strict_kw)

@@ -321,6 +321,22 @@ def test_runtime_failures_carry_their_exit_code(built, tmp_path):
     assert missing.returncode == 1 and missing.stderr.startswith("error:")
 
 
+def test_a_night_held_by_another_run_exits_4_and_quiet_is_one_line(built, tmp_path):
+    from datetime import date
+
+    from tasks.config import Home
+    from tasks.locks import night_lock
+
+    home = tmp_path / "home"
+    shutil.copytree(built["home"], home)
+    with night_lock(Home.resolve(home), date.fromisoformat(NIGHT)):
+        done = cli("--quiet", "nightly", "--source", "synthetic", "--path", str(built["landing"]), "--date", NIGHT,
+                   "--home", str(home), "--only", "pop")
+    assert done.returncode == 4, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error:") and "already running" in line
+
+
 # ------------------------------------------------------------------------------- evaluate and bench
 
 
