@@ -116,7 +116,7 @@ def test_same_night_twice_refuses_the_second_run(template, tmp_path):
     shutil.copytree(home, work)
     with night_lock(Home.resolve(work), __import__("datetime").date.fromisoformat(NIGHT)):
         second = _cli(_night_args(work, landing), env)
-    assert second.returncode == 1
+    assert second.returncode == 4  # README, exit codes: held by another run
     assert "already running" in second.stderr and "Traceback" not in second.stderr
     assert not (work / "published.duckdb").exists()  # the refused run changed nothing
 
