@@ -42,7 +42,9 @@ def cell(v: object) -> Text:
     if isinstance(v, float):
         if not math.isfinite(v):
             return Text(str(v))  # nan, inf, -inf
-        return Text(f"{v:.4f}" if v == 0 or 1e-4 <= abs(v) < 1e15 else f"{v:.4g}")
+        if v == 0 or 1e-4 <= abs(v) < 1e15:  # at most 4 decimals, no trailing zeros
+            return Text(f"{v:.4f}".rstrip("0").rstrip(".") or "0")
+        return Text(f"{v:.4g}")
     if isinstance(v, datetime | date | time):
         return Text(v.isoformat(sep=" ", timespec="seconds") if isinstance(v, datetime) else v.isoformat())
     if isinstance(v, bytes):
@@ -92,6 +94,8 @@ def print_status(st: dict) -> None:
     console.print(_table("raw.clicks by day", st["partitions"]))
     console.print(_table("quarantine", st["quarantine"]))
     console.print(_table("last ingest runs", st["runs"]))
+    console.print(_table("last nights (model versions by gate decision)", st.get("nights", [])))
+    console.print(_table("disk use under the home folder", st.get("disk", [])))
 
 
 def print_rows(columns: list[str], rows: list[tuple]) -> None:

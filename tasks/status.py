@@ -1,6 +1,8 @@
-"""What the warehouse holds: partitions, counts, quarantine, last runs (for ``clickrec status``)."""
+"""What the warehouse holds: partitions, counts, quarantine, last runs and nights, disk use (``clickrec status``)."""
 
 from __future__ import annotations
+
+import contextlib
 
 from tasks.config import Home, NothingToDoError
 from tasks.sqlfiles import sql
@@ -13,9 +15,24 @@ def _rows(con, name: str, params: dict | None = None) -> list[dict]:
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
+def disk_usage(home: Home) -> list[dict]:
+    """Bytes under each top-level entry of the home folder (what retention settings are about)."""
+    out = []
+    for entry in sorted(home.root.iterdir()) if home.root.is_dir() else []:
+        files = [entry] if entry.is_file() else [p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()]
+        size = 0
+        for f in files:
+            with contextlib.suppress(OSError):
+                size += f.stat().st_size
+        out.append({"path": entry.name + ("" if entry.is_file() else "/"), "mb": round(size / 2**20, 2),
+                    "files": len(files)})
+    return out
+
+
 def warehouse_status(home: Home, last_runs: int = 10) -> dict:
     if not home.db.exists():
-        return {"home": str(home.root), "database": None, "partitions": [], "quarantine": [], "runs": []}
+        return {"home": str(home.root), "database": None, "partitions": [], "quarantine": [], "runs": [],
+                "nights": [], "disk": disk_usage(home)}
     with session(home, read_only=True) as con:
         lake_days = sorted(p.name.split("=", 1)[1] for p in home.clicks_lake.glob("event_date=*") if p.is_dir())
         return {
@@ -26,6 +43,8 @@ def warehouse_status(home: Home, last_runs: int = 10) -> dict:
             "partitions": _rows(con, "ops/status_partitions"),
             "quarantine": _rows(con, "ops/status_quarantine"),
             "runs": _rows(con, "ops/status_runs", {"limit": last_runs}),
+            "nights": _rows(con, "ops/status_nights", {"limit": last_runs}),
+            "disk": disk_usage(home),
         }
 
 

@@ -152,6 +152,11 @@ def test_status_text_and_json(built):
     assert st["lake_partitions"] == ["2014-04-01", "2014-04-02", "2014-04-03", NIGHT]
     assert st["runs"] and all(r["finished_at"] for r in st["runs"])
     assert sum(r["read"] for r in st["runs"]) == 1500 * 5  # 04-01 twice
+    [night] = st["nights"]
+    assert night["run_date"] == NIGHT and night["models"] == len(ONLY.split(",")) and night["published"] >= 1
+    disk = {d["path"]: d for d in st["disk"]}
+    assert disk["prefect/"]["mb"] > 0 and disk["clickrec.duckdb"]["files"] == 1  # Prefect's state is in the home
+    assert "last nights" in text and "disk use" in text
 
 
 def test_status_without_a_warehouse(tmp_path):
