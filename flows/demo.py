@@ -70,7 +70,8 @@ def run_demo(home: Home, days: int = 7, clicks_per_day: int = 10_000, seed: int 
         console.print(f"[bold]{title}[/bold]  (sql/{name}.sql)")
         print_rows(columns, rows)
     console.print(
-        f"\nReport: {result['report']}\nAnalysts: clickrec query \"SELECT ...\" --home {home.root}  "
+        f"\nReport: {result['report']}\nAnalysts: clickrec query \"SELECT ...\" --home {home.root}, or "
+        f"clickrec query --file sql/analyst/model_leaderboard.sql --home {home.root} "
         f"(or duckdb -readonly {home.published_db}); examples in sql/analyst/\n"
         f"Parquet: {home.lake}/clicks/event_date=*/ and {home.lake}/recs/<table>/run_date=*/"
     )
