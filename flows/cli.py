@@ -146,8 +146,9 @@ _server_lock = threading.Lock()
 
 def _die_with_parent(parent: int) -> None:
     """preexec_fn of the Prefect server: SIGKILL it when the CLI process dies, whatever ended it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if sys.platform.startswith("linux"):  # elsewhere: the CLI's exit paths and signal handlers stop it
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the CLI died before prctl took effect
         os._exit(1)
 
@@ -273,6 +274,8 @@ def _stop_on_signal(signum: int) -> None:
 def _install_signal_handlers() -> None:
     """SIGINT / SIGTERM stop the command within seconds, even while the main thread is inside DuckDB or
     torch: the C-level handler writes the signal number to a pipe that a watcher thread reads."""
+    if threading.current_thread() is not threading.main_thread():  # main() called from a thread: no handlers
+        return
     r, w = os.pipe()
     os.set_blocking(w, False)
     for sig in (signal.SIGINT, signal.SIGTERM):
