@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 
 from recmodels.base import FitReport, SessionRecommender
-from recmodels.checkpoint import CheckpointError, grow_rows, load_checkpoint
+from recmodels.checkpoint import CheckpointError, check_shapes, grow_rows, load_checkpoint, validate_meta
 from recmodels.data import Sessions
 from recmodels.device import autocast, seed_everything
 from recmodels.session_batching import (
@@ -217,7 +217,7 @@ class _RowOptimizer:
         self.state = state
         self.cfg = cfg
         self.eps = 1e-6 if cfg.optimizer == "adagrad" else 1e-8
-        state[:, 1:].zero_()
+        # a fresh table starts with zero accumulators (GRU4RecNet); a warm start keeps the checkpoint's
         self.t = 0
 
     @torch.no_grad()
@@ -450,36 +450,115 @@ class GRU4Rec(SessionRecommender):
         self.module: GRU4RecNet | None = None
         # None = hand-written backward where available; tests force True / False to compare them
         self._manual_backward: bool | None = None
+        # items with training support (a target, or a possible sampled negative): the others keep their
+        # random initialisation and are never recommended (scored -inf)
+        self.support: torch.Tensor | None = None
+        # dense optimiser state (Adagrad accumulators / momentum, Adam moments), kept for warm starts
+        self._dense_opt: _DenseOptimizer | None = None
+        self._pending_dense: dict[str, torch.Tensor] | None = None
 
     # --- construction / persistence ------------------------------------------------------------
     def _build(self, n_items: int) -> None:
         gen = torch.Generator().manual_seed(self.seed)
         self.n_items = n_items
         self.module = GRU4RecNet(n_items, self.config, gen).to(self.device)
+        self.support = torch.zeros(n_items, dtype=torch.bool, device=self.device)
+        self._dense_opt = None
+        self._pending_dense = None
+
+    def expected_shapes(self, n_items: int) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+        """(required, optional) state keys and shapes for this configuration and ``n_items``, computed
+        from the configuration alone (nothing allocated). Optional: the support mask and the optimiser
+        state (checkpoints written before they were saved lack them)."""
+        cfg = self.config
+        L, d = cfg.layers, cfg.layers[-1]
+        req: dict[str, tuple[int, ...]] = {"Wy": (n_items, d), "By": (n_items,)}
+        onehot = not cfg.constrained_embedding and cfg.embedding <= 0
+        width = None
+        n_in = d
+        if not cfg.constrained_embedding:
+            width = cfg.embedding if cfg.embedding > 0 else 3 * L[0]
+            req["E"] = (n_items, width)
+            n_in = cfg.embedding if cfg.embedding > 0 else L[0]
+        dense: dict[str, tuple[int, ...]] = {}
+        if onehot:
+            dense |= {"Wrz0": (L[0], 2 * L[0]), "Wh0": (L[0], L[0]), "Bh0": (3 * L[0],)}
+        for j, i in enumerate(range(1 if onehot else 0, len(L))):
+            dense |= {f"w_ih.{j}": (3 * L[i], n_in), f"w_hh.{j}": (3 * L[i], L[i]),
+                      f"b_ih.{j}": (3 * L[i],), f"b_hh.{j}": (3 * L[i],)}  # fmt: skip
+            n_in = L[i]
+        req |= dense
+        opt: dict[str, tuple[int, ...]] = {"support": (n_items,), "opt.W3": (n_items, 2, d + 1), "opt.t": ()}
+        if width is not None:
+            opt["opt.E3"] = (n_items, 2, width)
+        for k, shape in dense.items():
+            opt[f"opt.acc.{k}"] = shape
+            opt[f"opt.mom.{k}"] = shape
+        return req, opt
+
+    def check_state(self, state: dict[str, torch.Tensor], n_items: int, where: Any = "state") -> None:
+        """Refuse (CheckpointError) a state whose keys or shapes do not fit the configuration."""
+        req, opt = self.expected_shapes(n_items)
+        present = {k: v for k, v in opt.items() if k in state}
+        check_shapes(where, state, req | present)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Tensors without the scratch row; keys stable across vocabulary sizes."""
+        """Tensors without the scratch row; keys stable across vocabulary sizes. Includes the support
+        mask and the optimiser state, so a warm start continues the optimiser rather than resetting it."""
         m = self.module
         d = self.config.layers[-1]
         n = self.n_items
-        out = {"Wy": m.table[:n, :d], "By": m.table[:n, d]}
+        out = {"Wy": m.table[:n, :d], "By": m.table[:n, d], "opt.W3": m.W3[:n, 1:]}
         if m.E is not None:
             out["E"] = m.E[:n]
+            out["opt.E3"] = m.E3[:n, 1:]
         for k, v in m.named_parameters():
             out[k] = v
+        if self.support is not None:
+            out["support"] = self.support
+        names = [k for k, _ in m.named_parameters()]
+        if self._dense_opt is not None:
+            for k, a, mo in zip(names, self._dense_opt.acc, self._dense_opt.mom, strict=True):
+                out[f"opt.acc.{k}"], out[f"opt.mom.{k}"] = a, mo
+            out["opt.t"] = torch.tensor(float(self._dense_opt.t))
+        elif self._pending_dense is not None:
+            out |= self._pending_dense
         return {k: v.detach().clone() for k, v in out.items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         m = self.module
         d = self.config.layers[-1]
         n = self.n_items
+        self.check_state(state, n)
         with torch.no_grad():
             m.table[:n, :d] = state["Wy"]
             m.table[:n, d] = state["By"]
+            if "opt.W3" in state:
+                m.W3[:n, 1:] = state["opt.W3"]
             if m.E is not None:
                 m.E[:n] = state["E"]
+                if "opt.E3" in state:
+                    m.E3[:n, 1:] = state["opt.E3"]
             for k, v in m.named_parameters():
                 v.copy_(state[k])
+            # a checkpoint without a support mask (written before it existed): its rows count as trained
+            sup = state.get("support")
+            self.support = (torch.ones(n, dtype=torch.bool) if sup is None else sup.bool()).to(self.device)
+        dense = {k: v for k, v in state.items() if k.startswith(("opt.acc.", "opt.mom.")) or k == "opt.t"}
+        if self._dense_opt is not None and dense:
+            self._set_dense_state(self._dense_opt, dense)
+        else:
+            self._pending_dense = dense or None
+
+    def _set_dense_state(self, opt: _DenseOptimizer, dense: dict[str, torch.Tensor]) -> None:
+        names = [k for k, _ in self.module.named_parameters()]
+        if not all(f"opt.acc.{k}" in dense and f"opt.mom.{k}" in dense for k in names):
+            return
+        with torch.no_grad():
+            for k, a, mo in zip(names, opt.acc, opt.mom, strict=True):
+                a.copy_(dense[f"opt.acc.{k}"])
+                mo.copy_(dense[f"opt.mom.{k}"])
+        opt.t = int(dense["opt.t"]) if "opt.t" in dense else 0
 
     @classmethod
     def load(
@@ -487,10 +566,11 @@ class GRU4Rec(SessionRecommender):
     ) -> GRU4Rec:
         """Load a checkpoint; ``n_items`` > the saved vocabulary appends new items (old items score as before)."""
         state, meta = load_checkpoint(Path(directory))
-        if meta.get("model") != cls.name:
-            raise CheckpointError(f"{directory}: checkpoint of {meta.get('model')!r}, not {cls.name!r}")
-        model = cls(GRU4RecConfig(**meta["config"]), device=device, seed=int(meta.get("seed", 0)))
+        cfg = validate_meta(Path(directory), meta, cls.name, GRU4RecConfig, {"n_items": n_items})
+        model = cls(cfg, device=device, seed=int(meta.get("seed", 0)))
         old = int(meta["n_items"])
+        # keys and shapes against the configuration before anything is built or copied
+        model.check_state(state, old, directory)
         new = old if n_items is None else int(n_items)
         if new != old:
             state = dict(state)
@@ -499,6 +579,11 @@ class GRU4Rec(SessionRecommender):
             state["By"] = grow_rows(state["By"], new, init_std=0.0, generator=gen)
             if "E" in state:
                 state["E"] = grow_rows(state["E"], new, generator=gen)
+            # new items: no training support yet, fresh optimiser state
+            state["support"] = grow_rows(state.get("support", torch.ones(old, dtype=torch.bool)), new, init_std=0.0)
+            for k in ("opt.W3", "opt.E3"):
+                if k in state:
+                    state[k] = grow_rows(state[k], new, init_std=0.0)
         model._build(new)
         try:
             model.load_state_dict({k: v.to(model.device) for k, v in state.items()})
@@ -524,7 +609,7 @@ class GRU4Rec(SessionRecommender):
         seed_everything(self.seed)
         self._build(train.n_items)
         if (warm := self._warm_model(n_items=train.n_items)) is not None:
-            self._copy_warm(self, warm.state_dict())
+            self._copy_warm(self, warm.state_dict())  # weights, support and optimiser state
         report = FitReport()
         best_score, best_state, bad = -1.0, None, 0
         t_start = time.perf_counter()
@@ -532,6 +617,12 @@ class GRU4Rec(SessionRecommender):
             train.offsets, cfg.batch_size, session_order(train.offsets, train.times)
         )
         trainer = _EpochTrainer(self, train, manual=self._manual_backward)
+        self.support = self.support | trainer.support
+        if self._pending_dense is not None:  # a warm start continues the dense optimiser too
+            self._set_dense_state(trainer.dense_opt, self._pending_dense)
+            trainer.row_opt.t = trainer.dense_opt.t
+            self._pending_dense = None
+        self._dense_opt = trainer.dense_opt
         for epoch in range(cfg.n_epochs):
             t0 = time.perf_counter()
             epoch_loss = trainer.run_epoch(sched)
@@ -581,7 +672,9 @@ class GRU4Rec(SessionRecommender):
         H = [torch.zeros(n, h, device=dev) for h in cfg.layers]
         outs = []
         table_in = m.table[:, :d] if m.E is None else m.E
-        with autocast(dev):
+        # inference in float32 on every device (training keeps its gate arithmetic in float32 too; a
+        # bf16 GRU cell would drift from the trained model and create false score ties)
+        with torch.autocast(dev.type, enabled=False):
             for t in range(padded.shape[1]):
                 new = [h.float() for h in m.hidden_step(table_in.index_select(0, X[:, t]), H)]
                 k = known[:, t : t + 1]
@@ -600,7 +693,12 @@ class GRU4Rec(SessionRecommender):
         h = self.session_states(sessions)
         W = self.module.table[: self.n_items]
         # float32 scores, not bf16: with conservative ties, bf16 rounding would create false ties
-        return torch.addmm(W[:, d], h, W[:, :d].t())
+        with torch.autocast(self.device.type, enabled=False):
+            scores = torch.addmm(W[:, d].float(), h.float(), W[:, :d].float().t())
+        if self.support is not None and not bool(self.support.all()):
+            # rows never trained (never a target nor a possible negative) keep their random init
+            scores.masked_fill_(~self.support[None, :], -float("inf"))
+        return scores
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
@@ -623,9 +721,15 @@ class _EpochTrainer:
         n = train.n_items
         self.n = n
         counts = np.bincount(self.items, minlength=n).astype(np.float64)
-        self.sampler = (
-            AliasSampler(counts**cfg.sample_alpha, dev, model.seed + 1) if cfg.n_sample > 0 else None
-        )
+        weights = counts**cfg.sample_alpha
+        self.sampler = AliasSampler(weights, dev, model.seed + 1) if cfg.n_sample > 0 else None
+        # training support: a target (any click but a session's first) or a possible sampled negative
+        starts = np.zeros(len(self.items), dtype=bool)
+        starts[np.asarray(train.offsets[:-1], dtype=np.int64)[np.diff(train.offsets) > 0]] = True
+        sup = np.bincount(self.items[~starts], minlength=n) > 0
+        if cfg.n_sample > 0:
+            sup |= weights > 0
+        self.support = torch.from_numpy(sup).to(dev)
         # logQ correction: targets come ~ pop, extra negatives ~ pop^alpha (official: P0[Y[M:]]**alpha)
         logc = torch.log(torch.from_numpy(np.maximum(counts, 1.0))).float().to(dev)
         self.logq_tgt = -cfg.logq * logc

@@ -4,7 +4,9 @@ Implemented (paper feature -> here):
 - item embedding (``embedding``), GRU encoder (``hidden`` units) over the clicks of the session;
 - global encoder c_g = h_t (last hidden state);
 - local encoder c_l = sum_j alpha_tj h_j with alpha_tj = v^T sigmoid(A1 h_t + A2 h_j) (the paper's
-  eq. 8, no softmax), over all hidden states of the current prefix;
+  eq. 8, no softmax), over all hidden states of the current prefix; ``attention="softmax"``
+  normalises alpha_t over j <= t, as the authors' Theano code does (the unnormalised local vector
+  grows with the prefix length);
 - session representation c_t = [c_g ; c_l]; bi-linear decoder S_i = emb_i^T B c_t against the same
   item embeddings as the input; full softmax cross-entropy over all items;
 - dropout 0.25 between the item embedding and the GRU, 0.5 between c_t and the decoder (paper /
@@ -20,8 +22,10 @@ Options beyond the paper: ``lr_decay`` (per-epoch multiplicative learning-rate d
 the project's small-log defaults use it (tuned on P1's validation split, tasks/train_session.py).
 
 Left out / deviations: ``max_len`` (off by default) optionally trains on the last ``max_len``
-clicks of longer sessions only, to bound the attention's memory on bot-like sessions; inference
-always reads the whole prefix (attention computed in position chunks under ``attention_budget``).
+clicks of longer sessions only, to bound the attention's memory on bot-like sessions; scoring then
+reads the same window (the last ``max_len`` clicks of each prefix, the encoder restarted at the
+window's first click), so it never sees prefixes longer than any it was trained on. Attention is
+computed in position chunks under ``attention_budget``.
 Items unknown to the model enter the encoder as a zero embedding (they have no vector) instead of
 raising. Initialisation: Xavier (the paper does not specify one).
 """
@@ -40,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from recmodels.base import FitReport, SessionRecommender
-from recmodels.checkpoint import CheckpointError, grow_rows, load_checkpoint
+from recmodels.checkpoint import CheckpointError, check_shapes, grow_rows, load_checkpoint, module_shapes, validate_meta
 from recmodels.data import Sessions
 from recmodels.device import autocast, seed_everything
 from recmodels.session_batching import known_items, length_bucketed_batches, pad_sessions, validation_mrr
@@ -60,8 +64,14 @@ class NARMConfig:
     batch_size: int = 128  # prefixes (predictions) per mini-batch; paper: 512
     n_epochs: int = 10
     patience: int = 0  # > 0 and a validation set: stop after this many epochs without MRR@20 gain
-    max_len: int = 0  # > 0: train on the last max_len clicks of longer sessions only
+    max_len: int = 0  # > 0: train on (and score from) the last max_len clicks of longer sessions only
+    attention: str = "paper"  # "paper": eq. 8 unnormalised | "softmax": normalised over j <= t (authors' code)
     attention_budget: int = 1 << 25  # floats of the [n, t, j, hidden] attention block per chunk
+
+
+    def __post_init__(self) -> None:
+        if self.attention not in ("paper", "softmax"):
+            raise ValueError(f"attention must be 'paper' or 'softmax', not {self.attention!r}")
 
 
 class NARMNet(torch.nn.Module):
@@ -97,7 +107,11 @@ class NARMNet(torch.nn.Module):
         for t0 in range(0, L, tc):
             t1 = min(L, t0 + tc)
             a = self.v(torch.sigmoid(q[:, t0:t1, None, :] + k[:, None, :t1, :]))[..., 0]  # [n, Tc, t1]
-            a = a * (pos[None, :t1] <= pos[t0:t1, None])  # prefix t attends to states j <= t
+            causal = pos[None, :t1] <= pos[t0:t1, None]  # prefix t attends to states j <= t
+            if cfg.attention == "softmax":
+                a = torch.softmax(a.float().masked_fill(~causal, -float("inf")), -1).to(hs.dtype)
+            else:
+                a = a * causal
             outs.append(a @ hs[:, :t1])
         c_local = torch.cat(outs, 1)
         return torch.cat([hs, c_local], -1)
@@ -139,10 +153,11 @@ class NARM(SessionRecommender):
     ) -> NARM:
         """Load a checkpoint; ``n_items`` > the saved vocabulary appends new items (old items score as before)."""
         state, meta = load_checkpoint(Path(directory))
-        if meta.get("model") != cls.name:
-            raise CheckpointError(f"{directory}: checkpoint of {meta.get('model')!r}, not {cls.name!r}")
-        model = cls(NARMConfig(**meta["config"]), device=device, seed=int(meta.get("seed", 0)))
+        cfg = validate_meta(Path(directory), meta, cls.name, NARMConfig, {"n_items": n_items})
+        model = cls(cfg, device=device, seed=int(meta.get("seed", 0)))
         old = int(meta["n_items"])
+        # keys and shapes against the configuration (module built on the meta device) before any copy
+        check_shapes(directory, state, module_shapes(lambda: NARMNet(old, cfg)))
         new = old if n_items is None else int(n_items)
         if new != old:
             state = dict(state)
@@ -274,6 +289,29 @@ class NARM(SessionRecommender):
             within = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
             dest = np.repeat(sessions.offsets[sel], lens) + within
             # float32 scores, not bf16: with conservative ties, bf16 rounding would create false ties
-            sc = m.decode(c.reshape(-1, c.shape[-1]).index_select(0, flat).float(), False)
+            with torch.autocast(self.device.type, enabled=False):
+                sc = m.decode(c.reshape(-1, c.shape[-1]).index_select(0, flat).float(), False)
             out[torch.from_numpy(dest).to(self.device)] = sc
+        if self.config.max_len > 0:
+            self._score_windows(sessions, out)
         return out
+
+    def _score_windows(self, sessions: Sessions, out: torch.Tensor) -> None:
+        """Rows of prefixes longer than ``max_len``: re-scored from their last ``max_len`` clicks, the
+        window the model was trained on (the encoder restarted at the window's first click)."""
+        W = self.config.max_len
+        m = self.module
+        lens = sessions.lengths
+        pos = np.arange(len(sessions.items)) - np.repeat(sessions.offsets[:-1], lens)
+        rows = np.flatnonzero(pos >= W)  # prefix length pos + 1 > W
+        if len(rows) == 0:
+            return
+        per = max(1, 4096 // W)
+        for a in range(0, len(rows), per):
+            r = rows[a : a + per]
+            win = np.asarray(sessions.items, dtype=np.int64)[r[:, None] - np.arange(W - 1, -1, -1)[None, :]]
+            xi, known = known_items(torch.from_numpy(win).to(self.device), self.n_items)
+            with autocast(self.device):
+                c = m.encode(xi, known, False)[:, -1]
+            with torch.autocast(self.device.type, enabled=False):
+                out[torch.from_numpy(r).to(self.device)] = m.decode(c.float(), False)

@@ -255,7 +255,9 @@ def test_checkpoint_round_trip_into_grown_vocabulary(trained, tmp_path) -> None:
     torch.testing.assert_close(s_new[:, :60], s_old, rtol=1e-6, atol=1e-6)
     # new items are usable as input
     s2 = Sessions(items=np.array([70, 3]), offsets=np.array([0, 2]), n_items=75)
-    assert torch.isfinite(grown.score_next(s2)).all()
+    sc2 = grown.score_next(s2)
+    # old items score finitely; new ones have no training support yet, so they are never recommended
+    assert torch.isfinite(sc2[:, :60]).all() and torch.isneginf(sc2[:, 60:]).all()
     # the same checkpoint grows the same way every time (a re-run night must re-score its champion alike)
     torch.manual_seed(123)
     again = GRU4Rec.load(tmp_path / "ck", n_items=75)
@@ -303,10 +305,8 @@ def test_bench_one_counts_events_and_flops() -> None:
     r = bench_one("gru4rec", train, test, epochs=1, params=SMALL, device="cpu")
     assert r["train_events"] == int((train.lengths - 1).sum())
     assert r["train_events_per_s"] == pytest.approx(r["train_events"] / r["train_seconds"])
-    cfg = GRU4RecConfig(**SMALL)
     per_event = 3 * (2 * (16 + 64) * 33 + 2 * 3 * 32 * (32 + 32))  # output + one GRU layer, fwd + bwd
     assert r["train_gflops"] == pytest.approx(per_event * r["train_events_per_s"] / 1e9)
-    assert r["infer_sessions_per_s"] > 0 and cfg.layers == [32]
 
 
 def test_validation_keeps_best_epoch_and_patience_stops() -> None:
