@@ -545,11 +545,23 @@ class AutoRec(TorchUserModel):
             state["train_indices"] = torch.from_numpy(m.indices.astype(np.int64))
         return state
 
+    extra_state_keys = ("train_indptr", "train_indices")
+
     def _load_extra_state(self, state: dict[str, torch.Tensor], old_items: int, old_users: int) -> None:
         if not self.item_based:
             return
+        from recmodels.checkpoint import CheckpointError
+
+        if "train_indptr" not in state or "train_indices" not in state:
+            raise CheckpointError("item-based AutoRec checkpoint without its training matrix")
         indptr = state.pop("train_indptr").numpy()
         indices = state.pop("train_indices").numpy()
+        ok = (
+            indptr.ndim == 1 and len(indptr) == old_users + 1 and indptr[0] == 0 and indptr[-1] == len(indices)
+            and bool((np.diff(indptr) >= 0).all()) and (len(indices) == 0 or 0 <= indices.min() <= indices.max() < old_items)
+        )  # fmt: skip
+        if not ok:
+            raise CheckpointError("item-based AutoRec checkpoint: its training matrix does not fit its sizes")
         indptr = np.concatenate([indptr, np.full(self.n_users - old_users, indptr[-1], dtype=np.int64)])
         self._train_csr = sp.csr_matrix(
             (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(self.n_users, self.n_items)

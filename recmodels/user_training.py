@@ -486,11 +486,17 @@ class TorchUserModel(UserRecommender):
         are drawn like the old ones (``checkpoint.grow_rows``); new input columns are zero, so a new
         item in a history does not move the user's code until the model is retrained.
         """
-        from recmodels.checkpoint import CheckpointError, grow_rows, load_checkpoint
+        from recmodels.checkpoint import (
+            CheckpointError,
+            check_shapes,
+            grow_rows,
+            load_checkpoint,
+            module_shapes,
+            validate_meta,
+        )
 
         state, meta = load_checkpoint(Path(directory))
-        if meta.get("model") != cls.name:
-            raise CheckpointError(f"{directory}: checkpoint of {meta.get('model')!r}, not {cls.name!r}")
+        cfg = validate_meta(Path(directory), meta, cls.name, cls.config_cls, {"n_items": n_items, "n_users": n_users})
         old_items, old_users = int(meta["n_items"]), int(meta["n_users"])
         new_items = old_items if n_items is None else int(n_items)
         new_users = old_users if n_users is None else int(n_users)
@@ -498,7 +504,14 @@ class TorchUserModel(UserRecommender):
             raise CheckpointError(
                 f"{directory}: vocabulary shrank ({old_users}x{old_items} -> {new_users}x{new_items}); indices are never reassigned"
             )
-        model = cls(config=meta["config"], device=device, seed=int(meta.get("seed", 0)))
+        model = cls(config=cfg, device=device, seed=int(meta.get("seed", 0)))
+        # keys and shapes against the configuration (module built on the meta device) before any copy
+        try:
+            expected = module_shapes(lambda: model._build(old_users, old_items))
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"{directory}: configuration refused ({str(exc).splitlines()[0]})") from None
+        extra = {k: tuple(state[k].shape) for k in model.extra_state_keys if k in state}
+        check_shapes(Path(directory), state, expected | extra)
         gen = torch.Generator().manual_seed(model.seed)  # the same checkpoint always grows the same way
         item_rows, item_inputs, user_rows, user_inputs = model._growth_keys()
         for keys, size, std in (
@@ -523,6 +536,8 @@ class TorchUserModel(UserRecommender):
     def _growth_keys(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """State keys to grow: (item rows, item input rows, user rows, user input rows)."""
         return self.item_row_keys, self.item_input_keys, self.user_row_keys, ()
+
+    extra_state_keys: tuple[str, ...] = ()  # state tensors that are not the module's (see _load_extra_state)
 
     def _load_extra_state(self, state: dict[str, torch.Tensor], old_items: int, old_users: int) -> None:
         """Hook: pop / fix non-module tensors from ``state`` before ``load_state_dict``."""
