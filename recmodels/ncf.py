@@ -252,15 +252,25 @@ class NeuMF(_NCFBase):
         if not c.pretrain:
             return super().fit(train, valid)
         t0 = time.perf_counter()
-        sub = replace(c, pretrain=False)
-        gmf, mlp = GMF(sub, self.device, self.seed), MLP(sub, self.device, self.seed + 1)
-        rep_g, rep_m = gmf.fit(train, valid), mlp.fit(train, valid)
-        gen = seed_everything(self.seed)
         self.n_users, self.n_items = train.matrix.shape
+        warm = self._warm_model(n_items=self.n_items, n_users=self.n_users)
+        if warm is None:
+            sub = replace(c, pretrain=False)
+            gmf, mlp = GMF(sub, self.device, self.seed), MLP(sub, self.device, self.seed + 1)
+            rep_g, rep_m = gmf.fit(train, valid), mlp.fit(train, valid)
+        else:
+            # a warm start continues yesterday's NeuMF (already pre-trained and fine-tuned): straight
+            # to the fine-tuning phase from its weights, no new pre-training from scratch
+            rep_g, rep_m = FitReport(), FitReport()
+        self._pretrain_best = (rep_g.best_epoch or rep_g.epochs, rep_m.best_epoch or rep_m.epochs)
+        gen = seed_everything(self.seed)
         self.module = self._build(self.n_users, self.n_items).to(self.device)
         self._train = DeviceCSR(train.matrix, self.device)
         self._prepare(train)
-        self._init_from(gmf.module, mlp.module, c.alpha)
+        if warm is None:
+            self._init_from(gmf.module, mlp.module, c.alpha)
+        else:
+            self._copy_warm(self.module, warm.module.state_dict())
         opt = torch.optim.SGD(self.module.parameters(), lr=c.finetune_lr, weight_decay=c.weight_decay, fused=True)
         # the fine-tuning phase is judged from the pre-trained start (epoch 0), so it can only help
         self.config = replace(c, epochs=c.finetune_epochs)
@@ -281,6 +291,19 @@ class NeuMF(_NCFBase):
             "pretrain_mlp_" + c.valid_metric: rep_m.valid_metrics.get(c.valid_metric, float("nan")),
         }
         return report
+
+    def refit_config(self, params: dict, best_epoch: int) -> dict | None:
+        """The refit's settings after early stopping. With pre-training, ``best_epoch`` is the
+        fine-tuning phase's: it goes to ``finetune_epochs``, while ``epochs`` (the GMF / MLP pre-training
+        budget) takes the pre-training's own best epoch count (the later of GMF's and MLP's); patience off.
+        Without pre-training: None (the generic rule, ``epochs`` = ``best_epoch``, applies)."""
+        if not self.config.pretrain:
+            return None
+        g, m = getattr(self, "_pretrain_best", (0, 0))
+        out = {**params, "finetune_epochs": int(best_epoch), "patience": 0}
+        if max(g, m) > 0:
+            out["epochs"] = int(max(g, m))
+        return out
 
     @torch.no_grad()
     def _init_from(self, gmf: nn.Module, mlp: nn.Module, alpha: float) -> None:

@@ -59,7 +59,7 @@ def _fit(name: str, params: dict, device: str | None, seed: int, train, full, va
     model = create(name, config=params or None, device=device, seed=seed)
     if warm and trainable(model):
         cfg = model.config_dict()
-        budget = {k: min(int(cfg[k]), int(warm["max_epochs"])) for k in EPOCH_KEYS if k in cfg}
+        budget = {k: min(int(cfg[k]), int(warm["max_epochs"])) for k in (*EPOCH_KEYS, "finetune_epochs") if k in cfg}
         try:
             return (*_fit_once(name, {**params, **budget}, device, seed, train, full, valid, has_valid,
                                refit_full, warm["checkpoint"]), warm["version"])
@@ -80,7 +80,13 @@ def _fit_once(name: str, params: dict, device: str | None, seed: int, train, ful
     if not (trainable(model) and has_valid):
         return model, model.fit(full, None)
     report = model.fit(train, valid)
-    refit = refit_params(params, model, report.best_epoch) if refit_full else None
+    refit = None
+    if refit_full:
+        # a model with phases (NeuMF with pre-training) says which budget the best epoch belongs to
+        hook = getattr(model, "refit_config", None)
+        refit = (hook(params, report.best_epoch) if hook is not None else None) or refit_params(
+            params, model, report.best_epoch
+        )
     if refit is None:
         return model, report
     final = make(refit)

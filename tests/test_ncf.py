@@ -237,3 +237,37 @@ def test_relu_dropout_multiplier_keeps_the_stated_share() -> None:
     kept = (m[z > 0] > 0).float().mean().item()
     assert kept == pytest.approx(0.75, abs=0.003)  # 800k draws: standard error ~0.0005
     assert torch.equal(relu_dropout_multiplier(z, 0.0), (z > 0).float())
+
+
+TINY_PRE = {"gmf_dim": 8, "mlp_layers": [16, 8], "batch_size": 512, "pretrain": True, "eval_every": 1}
+
+
+def test_neumf_pretraining_honours_warm_start(tmp_path) -> None:
+    """A warm-started NeuMF with pre-training continues from the checkpoint (no GMF / MLP pre-training
+    from scratch); with learning rate 0 it scores exactly what it loaded."""
+    train, _, _ = planted(seed=5, n_users=80, n_items=40)
+    old = NeuMF(config={**TINY_PRE, "epochs": 2, "finetune_epochs": 1}, device="cpu", seed=0)
+    old.fit(train, None)
+    old.save(tmp_path / "ck")
+    warm = NeuMF(config={**TINY_PRE, "epochs": 2, "finetune_epochs": 1, "lr": 0.0, "finetune_lr": 0.0},
+                 device="cpu", seed=3)
+    warm.warm_start_from(tmp_path / "ck")
+    rep = warm.fit(train, None)
+    assert not any("phase_gmf" in r or "phase_mlp" in r for r in rep.history)  # no pre-training ran
+    users = np.arange(80)
+    torch.testing.assert_close(warm.score_users(users, train.matrix), old.score_users(users, train.matrix))
+
+
+def test_neumf_refit_puts_the_fine_tune_epoch_into_the_fine_tune_budget() -> None:
+    """The nightly refit after early stopping: the fine-tuning phase's best epoch is the fine-tuning
+    budget, and the pre-training budget is the pre-training's own best epoch count."""
+    from tasks.night_train import _fit_once
+
+    train, valid, _ = planted(seed=6, n_users=120, n_items=48)
+    params = {**TINY_PRE, "epochs": 7, "patience": 2, "finetune_epochs": 6}
+    final, rep = _fit_once("neumf", params, "cpu", 0, train, train, valid, True, True, None)
+    pre_best = max(int(r["epoch"]) for r in rep.history if "phase_gmf" in r or "phase_mlp" in r)
+    # the refit ran without validation: its report holds the refit's own phases
+    assert final.config.finetune_epochs == rep.best_epoch < 6
+    assert 1 <= final.config.epochs <= 7 and final.config.patience == 0
+    assert final.config.epochs <= pre_best
