@@ -44,7 +44,14 @@ import torch
 import torch.nn.functional as F
 
 from recmodels.base import FitReport, SessionRecommender
-from recmodels.checkpoint import CheckpointError, check_shapes, grow_rows, load_checkpoint, module_shapes, validate_meta
+from recmodels.checkpoint import (
+    CheckpointError,
+    check_shapes,
+    grow_rows,
+    load_checkpoint,
+    module_shapes,
+    validate_meta,
+)
 from recmodels.data import Sessions
 from recmodels.device import autocast, seed_everything
 from recmodels.session_batching import known_items, length_bucketed_batches, pad_sessions, validation_mrr
