@@ -313,24 +313,14 @@ def generate(
     typer.echo(f"wrote {len(paths)} daily files ({days * clicks_per_day:,} clicks) to {out}")
 
 
-def _strict_kwargs(flow, strict: bool) -> dict:
-    """``strict`` only where the flow has it (ingest internals may lag behind the CLI)."""
-    import inspect
-
-    fn = getattr(flow, "fn", flow)
-    if "strict" in inspect.signature(fn).parameters:
-        return {"strict": strict}
-    if strict:
-        raise UsageProblem("--strict: this version's ingest has no strict mode")
-    return {}
-
-
 @app.command()
 def ingest(
     source: Annotated[str, typer.Option(help="Source profile name or .toml path.")],
     path: Annotated[Path, typer.Option(help="A landing file or folder.")],
     date: Annotated[str | None, typer.Option("--date", help="Take only this day and replace it whole.")] = None,
     strict: StrictOpt = False,
+    allow_outside_links: Annotated[bool, typer.Option(
+        "--allow-outside-links", help="Accept symlinks in the landing folder that lead outside it.")] = False,
     home: HomeOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
@@ -342,7 +332,8 @@ def ingest(
     from flows.render import print_ingest
 
     _started(f"ingest {path} ({source})")
-    result = ingest_flow(source=source, path=str(path), day=date, home=home, **_strict_kwargs(ingest_flow, strict))
+    result = ingest_flow(source=source, path=str(path), day=date, home=home, strict=strict,
+                         allow_outside_links=allow_outside_links)
     print_ingest(result)
     _write_json(json_out, result)
 
@@ -371,7 +362,7 @@ def backfill(
     extra = {"only": models} if models and _has_param(backfill_flow, "only") else {}
     if models and not extra and retrain is not Retrain.none:
         raise UsageProblem("--only: this version's backfill trains every model; use nightly --only")
-    strict_kw = _strict_kwargs(backfill_flow, strict)
+    strict_kw = {"strict": strict}
     _start_prefect()
     _started(f"backfill {start} .. {end} ({source})")
     result = backfill_flow(start=start, end=end, source=source, path=str(path), home=home, retrain=retrain.value,
@@ -403,7 +394,7 @@ def nightly(
     from flows.nightly import nightly as nightly_flow
     from flows.render import print_night
 
-    strict_kw = _strict_kwargs(nightly_flow, strict)
+    strict_kw = {"strict": strict}
     _start_prefect()
 
     _started(f"nightly {date or '(yesterday)'} ({source})")

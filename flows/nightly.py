@@ -119,9 +119,11 @@ def nightly(
     skip_ingest: bool = False,
     only: list[str] | None = None,
     warm_start: bool = False,
+    strict: bool = False,
 ) -> dict:
     """One night. ``run_date`` defaults to yesterday in ``CLICKREC_TIMEZONE``; ``warm_start`` overrides
-    the config's and starts each model from its last published checkpoint."""
+    the config's and starts each model from its last published checkpoint; ``strict``: a guard rail
+    refuses the night's landing file instead of flagging it."""
     h = Home.resolve(home).ensure()
     day = parse_day(run_date) if run_date else default_run_date()
     cfg = NightConfig.for_profile(source, Path(config) if config else None)
@@ -131,18 +133,18 @@ def nightly(
     from tasks.locks import night_lock
 
     with night_lock(h, day):
-        return _night(h, day, cfg, source, path, skip_ingest, only, new_run_id(f"nightly-{day}"))
+        return _night(h, day, cfg, source, path, skip_ingest, only, new_run_id(f"nightly-{day}"), strict)
 
 
 def _night(h: Home, day: date, cfg: NightConfig, source: str, path: str, skip_ingest: bool,
-           only: list[str] | None, run_id: str) -> dict:
+           only: list[str] | None, run_id: str, strict: bool = False) -> dict:
     stages: dict[str, float] = {}
     t = time.perf_counter()
     if not skip_ingest:
         files = files_for_day(list_input_files(Path(path)), day)
         if not files:
             raise IngestError(f"{path}: no landing file for {day}")
-        ingest_day_task(h, source, files, day)  # its commit first finishes any half-published ingest
+        ingest_day_task(h, source, files, day, strict)  # its commit first finishes any half-published ingest
     else:
         publish_committed(h)  # a crashed ingest is repaired before the night reads the warehouse
     stages["ingest+validate"] = time.perf_counter() - t
@@ -194,6 +196,7 @@ def backfill(
     retrain: str = "last",
     config: str | None = None,
     warm_start: bool = False,
+    strict: bool = False,
 ) -> dict:
     """Ingest + validate every day of [start, end] (fanned out), then train once at the end
     (``retrain="last"``) or re-run each night's train/evaluate/publish in date order (``"daily"``)."""
@@ -203,7 +206,7 @@ def backfill(
         raise IngestError(f"--retrain {retrain!r}: expected last, daily or none")
     d0, d1 = parse_day(start, "--start"), parse_day(end, "--end")
     ingested = backfill_ingest_flow.with_options(task_runner=task_runner_for_fanout())(
-        source=source, path=path, start=start, end=end, home=home
+        source=source, path=path, start=start, end=end, home=home, strict=strict
     )
     nights: list[dict] = []
     if retrain == "last":

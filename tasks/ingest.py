@@ -436,7 +436,8 @@ def _stage_into(
         report.check_invariant()
         report.flags = guard_flags(report, null_keys, profile)
         if report.flags and strict:
-            raise ValidationRefusedError(f"{path}: refused under --strict: {'; '.join(report.flags)}")
+            reasons = "; ".join(flag.removeprefix(f"{path.name}: ") for flag in report.flags)
+            raise ValidationRefusedError(f"{path}: refused under --strict: {reasons}")
         report.days = [str(d) for (d,) in con.execute(sql("ingest/accepted_days"), day_span(day)).fetchall()]
         if accepted:
             with _timed(report, "write_lake"):

@@ -360,3 +360,29 @@ def test_day_scoped_replace_keeps_other_days_and_lake_agrees(home, yoo, tmp_path
         ("2014-04-07", 20), ("2014-04-08", 5)]
     assert_lake_matches_raw(home)
     assert q(home, "SELECT count(*) FROM ops.lake_files WHERE state <> 'live'") == [(0,)]
+
+
+def test_cli_strict_refuses_with_exit_3_and_outside_links_need_the_flag(tmp_path):
+    """Through the CLI, as a scheduler runs it: --strict maps a guard rail to exit code 3, and a
+    landing folder's symlink that leads elsewhere is refused unless --allow-outside-links."""
+    lines = day_lines("2014-04-07", 80)
+    dups = write(tmp_path / "dups" / "dups.dat", lines + lines[:18])
+    home = tmp_path / "home"
+    env = _child_env(PREFECT_HOME=str(tmp_path / "prefect"), CLICKREC_HOME=str(home))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    refused = cli("ingest", "--source", "yoochoose", "--path", str(dups), "--strict")
+    assert refused.returncode == 3, refused.stderr
+    [error] = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert "refused under --strict: duplicate share 18.4%" in error and "Traceback" not in refused.stderr
+    land = tmp_path / "land"
+    land.mkdir()
+    (land / "x.dat").symlink_to(dups)
+    outside = cli("ingest", "--source", "yoochoose", "--path", str(land))
+    assert outside.returncode == 1 and "outside its landing folder" in outside.stderr
+    flagged = cli("ingest", "--source", "yoochoose", "--path", str(land), "--allow-outside-links")
+    assert flagged.returncode == 0, flagged.stderr
+    assert "guard rail" in flagged.stdout and "duplicate share 18.4%" in flagged.stdout
