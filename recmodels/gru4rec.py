@@ -25,7 +25,15 @@ Implemented (paper / official code feature -> here):
   for the tables); init: uniform +-sqrt(6 / (fan_in + fan_out)) per gate block, zero biases (the
   official "compatibility mode");
 - inference carrying the hidden state along each session, batched over many sessions; items unknown
-  to the model leave the state unchanged.
+  to the model leave the state unchanged; inference and final scores in float32 on every device
+  (autocast disabled: a bf16 GRU cell would drift from the trained model and tie scores);
+- items without training support (never a target and never a possible sampled negative, e.g. first
+  seen on the validation / test day of a night) keep their random initialisation and score -inf, so
+  they are never recommended; the support mask travels with the checkpoint (grown items: none);
+- checkpoints carry the optimiser state (row and dense Adagrad accumulators / momentum, Adam moments
+  and step), so a warm start continues the optimiser instead of restarting it (a reset accumulator
+  makes each row's first update move by about the learning rate and undo part of the warm start);
+  keys and shapes are checked against the configuration before anything is copied.
 
 Speed (same maths as the official code, fewer and leaner operations per step; the step loop is the
 only Python loop over events):
