@@ -12,7 +12,10 @@ Implemented (paper features):
   optional pairwise BPR loss (``loss="bpr"``) over the same negatives;
 - pre-training (``pretrain=True``): GMF and MLP trained first (Adam), NeuMF initialised from both
   with the output layer h = [alpha * h_GMF, (1 - alpha) * h_MLP] (alpha = 0.5), then fine-tuned with
-  vanilla SGD (the paper: Adam's momentum state is not available after pre-training);
+  vanilla SGD (the paper: Adam's momentum state is not available after pre-training). A warm start
+  skips the pre-training (yesterday's NeuMF was pre-trained already) and fine-tunes from the
+  checkpoint; the refit after early stopping (``refit_config``) puts the fine-tuning phase's best
+  epoch into ``finetune_epochs`` and the pre-training's own best epoch count into ``epochs``;
 - N(0, 0.01) embedding initialisation, Glorot tower, LeCun-uniform output layer (authors' code).
 Left out: the paper's sampled evaluation (1 positive + 100 negatives; the project ranks all items);
 L2 regularisation is available (``weight_decay``) but, as in the paper's runs, off by default;
