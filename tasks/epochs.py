@@ -18,7 +18,15 @@ def trainable(model: Any) -> bool:
 
 
 def refit_params(params: dict, model: Any, best_epoch: int) -> dict | None:
-    """``params`` with the epoch budget set to ``best_epoch`` and patience off; None if not applicable."""
+    """``params`` with the epoch budget set to ``best_epoch`` and patience off; None if not applicable.
+
+    A model with phases (NeuMF with pre-training) says itself which budget the best epoch belongs
+    to, through its ``refit_config`` hook."""
+    hook = getattr(model, "refit_config", None)
+    if hook is not None:
+        refit = hook(params, best_epoch)
+        if refit is not None:
+            return refit
     cfg = model.config_dict()
     for key in EPOCH_KEYS:
         if key in cfg and best_epoch > 0:

@@ -82,11 +82,7 @@ def _fit_once(name: str, params: dict, device: str | None, seed: int, train, ful
     report = model.fit(train, valid)
     refit = None
     if refit_full:
-        # a model with phases (NeuMF with pre-training) says which budget the best epoch belongs to
-        hook = getattr(model, "refit_config", None)
-        refit = (hook(params, report.best_epoch) if hook is not None else None) or refit_params(
-            params, model, report.best_epoch
-        )
+        refit = refit_params(params, model, report.best_epoch)  # NeuMF's phases: its refit_config hook
     if refit is None:
         return model, report
     final = make(refit)
