@@ -584,7 +584,7 @@ def _publish_run(home: Home, con: duckdb.DuckDBPyConnection, run_id: str) -> Non
     remove the files it retires, then mark the manifest. Every step is safe to repeat."""
     lake = home.clicks_lake
     entries = con.execute(sql("ingest/run_lake_files"), {"run_id": run_id}).fetchall()
-    lost: dict[tuple[str | None, date], list[str]] = {}
+    lost: set[tuple[str | None, date]] = set()  # (landing file, day) groups to rebuild from raw.clicks
     for rel_path, state, staged_path, file_id, event_date in entries:
         if state != "pending":
             continue
@@ -596,8 +596,8 @@ def _publish_run(home: Home, con: duckdb.DuckDBPyConnection, run_id: str) -> Non
             os.replace(staged_path, target)
             crash_point("ingest-mid-publish")
         else:
-            lost.setdefault((file_id, event_date), [])
-    for (file_id, event_date), _ in lost.items():
+            lost.add((file_id, event_date))
+    for file_id, event_date in sorted(lost, key=str):
         group = sorted(r for r, st, _, fid, d in entries if st == "pending" and fid == file_id and d == event_date)
         _rebuild_group(home, con, run_id, file_id, event_date, group)
     for rel_path, state, *_ in entries:

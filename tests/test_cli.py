@@ -338,7 +338,9 @@ def test_a_night_held_by_another_run_exits_4_and_quiet_is_one_line(built, tmp_pa
         done = cli("--quiet", "nightly", "--source", "synthetic", "--path", str(built["landing"]), "--date", NIGHT,
                    "--home", str(home), "--only", "pop")
     assert done.returncode == 4, done.stderr
-    [line] = done.stderr.strip().splitlines()
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    [line] = lines
     assert line.startswith("error:") and "already running" in line
 
 
