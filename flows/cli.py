@@ -222,7 +222,15 @@ def _start_prefect() -> None:
 
 def _drain_prefect() -> None:
     """Send Prefect's queued logs and events while our server still answers (else: 'Error logging to API')."""
-    if _server is None or "prefect" not in sys.modules:
+    if "prefect" not in sys.modules:
+        return
+    if os.environ.get("PREFECT_LOGGING_LEVEL") != "INFO":
+        # Not --verbose: a drain that times out on a loaded machine warns on stderr ("EventsWorker - Still
+        # processing items"), which would break the one-line contract; the command's own output is done.
+        import logging
+
+        logging.disable(logging.WARNING)
+    if _server is None:
         return
     with contextlib.suppress(Exception):
         from prefect.logging.handlers import APILogWorker
