@@ -126,7 +126,7 @@ def _write_json(path: str | None, payload: object) -> None:
 
 
 def _dumps(payload: object) -> str:
-    from tasks.query import _json_value
+    from tasks.report.query import _json_value
 
     def walk(v):
         if isinstance(v, dict):
@@ -313,8 +313,8 @@ def generate(
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2014-04-01",
 ) -> None:
     """Write a synthetic click log with planted structure (profile ``synthetic``)."""
-    from tasks.config import parse_day
-    from tasks.synth import write_yoochoose_days
+    from tasks.common.config import parse_day
+    from tasks.tools.synth import write_yoochoose_days
 
     paths = write_yoochoose_days(out, days=days, clicks_per_day=clicks_per_day, seed=seed, n_items=items,
                                  start_date=parse_day(start, "--start"), with_user=True)
@@ -426,7 +426,7 @@ def query(
 ) -> None:
     """Run an analyst query read-only against published.duckdb (never blocks a nightly run)."""
     from flows.render import print_rows
-    from tasks.query import format_rows_json, run_query
+    from tasks.report.query import format_rows_json, run_query
 
     if sql_text is not None and file is not None:
         raise typer.BadParameter("give the SQL as an argument or with --file, not both", param_hint="--file")
@@ -457,13 +457,13 @@ def report(
     home: HomeOpt = None,
 ) -> None:
     """(Re)build a night's HTML report and print where it is (exit 5 for a night that never ran)."""
-    from tasks.config import parse_day
-    from tasks.status import latest_run_date, require_night
+    from tasks.common.config import parse_day
+    from tasks.report.status import latest_run_date, require_night
 
     h = _home(home)
     day = parse_day(date, "--date") if date else latest_run_date(h)
     require_night(h, day)
-    from tasks.report import build_report
+    from tasks.report.html import build_report
 
     typer.echo(str(build_report(h, day)))
 
@@ -472,7 +472,7 @@ def report(
 def status(home: HomeOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Partitions, row counts, quarantine and the last runs."""
     from flows.render import print_status
-    from tasks.status import warehouse_status
+    from tasks.report.status import warehouse_status
 
     st = warehouse_status(_home(home))
     if as_json:
@@ -502,7 +502,7 @@ def evaluate(
 ) -> None:
     """Train a model on a protocol's training data and evaluate it (full ranking, conservative ties)."""
     _check_model(model, "--model")
-    from tasks.evaluate import print_table, run_evaluation
+    from tasks.tools.evaluate import print_table, run_evaluation
 
     result = run_evaluation(protocol.value, model, data, seed, _params(param), refit=refit, tuning=tuning,
                             profile=profile.value if profile else None)
@@ -517,7 +517,7 @@ def bench_ingest(
     workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default a temp dir).")] = None,
 ) -> None:
     """Bare DuckDB CSV->Parquet COPY vs the full ingest+validate path on the same generated log."""
-    from tasks.bench_ingest import bench_ingest as run
+    from tasks.tools.bench_ingest import bench_ingest as run
 
     result = run(rows, workdir)
     typer.echo(
@@ -537,7 +537,7 @@ def bench_nightly(
 ) -> None:
     """Time and peak memory per stage of a night on a synthetic log (each stage in its own process)."""
     from flows.render import print_rows
-    from tasks.bench_nightly import bench_nightly as run
+    from tasks.tools.bench_nightly import bench_nightly as run
 
     result = run(clicks, items, days, workdir)
     rows = result["stages"]
@@ -561,11 +561,11 @@ def bench_train(
     """Training / scoring throughput next to this machine's matmul peak (and a peer), measured in the same run."""
     _check_model(model, "--model")
     if model in ("gru4rec", "narm"):
-        from tasks.bench_session_train import bench_session_train
+        from tasks.tools.bench_session_train import bench_session_train
 
         result = bench_session_train(model=model, data_dir=data, epochs=epochs, synthetic_clicks=synthetic_clicks)
     else:
-        from tasks.bench_user_train import bench_user_train
+        from tasks.tools.bench_user_train import bench_user_train
 
         result = bench_user_train(model=model, data_dir=data, epochs=epochs, synthetic_users=synthetic_users,
                                   synthetic_items=synthetic_items, overrides=_params(param),
@@ -591,9 +591,9 @@ def demo(home: HomeOpt = None, days: Annotated[int, typer.Option(min=3)] = 7,
 
 def _precheck(source: str, path: Path, **days: str | None) -> None:
     """Refuse bad arguments before a flow (and its temporary Prefect server) starts."""
-    from tasks.config import parse_day
-    from tasks.ingest import list_input_files
-    from tasks.profiles import load_profile
+    from tasks.common.config import parse_day
+    from tasks.common.profiles import load_profile
+    from tasks.ingest.files import list_input_files
 
     load_profile(source)
     for flag, value in days.items():
@@ -604,7 +604,7 @@ def _precheck(source: str, path: Path, **days: str | None) -> None:
 
 def _check_night(source: str, config: Path | None, only: str | None) -> list[str] | None:
     """The night's config validated and ``--only`` checked against its models, before anything starts."""
-    from tasks.night import NightConfig
+    from tasks.features.bundle import NightConfig
 
     cfg = NightConfig.for_profile(source, config)
     models = _split(only)
@@ -635,7 +635,7 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _home(home: str | None):
-    from tasks.config import Home
+    from tasks.common.config import Home
 
     return Home.resolve(home)
 
@@ -695,7 +695,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, never a traceback
         if os.environ.get("CLICKREC_DEBUG"):
             raise
-        from tasks.config import UserInputError
+        from tasks.common.config import UserInputError
 
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = "" if isinstance(exc, UserInputError | UsageProblem) else f"{type(exc).__name__}: "

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from flows.nightly import backfill, nightly
 from flows.render import console, print_night, print_rows
-from tasks.config import Home
-from tasks.query import run_query
-from tasks.sqlfiles import sql
-from tasks.synth import write_yoochoose_days
+from tasks.common.config import Home
+from tasks.common.sqlfiles import sql
+from tasks.report.query import run_query
+from tasks.tools.synth import write_yoochoose_days
 
 START = date(2014, 4, 1)
 # The demo shows the whole product in minutes on 2 cores: short training budgets, no refit. The

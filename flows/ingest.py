@@ -1,7 +1,7 @@
 """Prefect flows for getting data in: one ingest run, and a backfill over a date range.
 
 Orchestration only: which files, in which order, on which task runner. The work is in
-``tasks.ingest``. Files of a run are staged and validated concurrently (each in its own scratch
+``tasks.ingest.files``. Files of a run are staged and validated concurrently (each in its own scratch
 database); the commit that makes them visible runs once, holding the warehouse's writer slot.
 """
 
@@ -16,8 +16,9 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.config import Home, parse_day
-from tasks.ingest import (
+from tasks.common.config import Home, parse_day
+from tasks.common.profiles import load_profile
+from tasks.ingest.files import (
     IngestError,
     IngestReport,
     cleanup_scratch,
@@ -29,7 +30,6 @@ from tasks.ingest import (
     resolve_inputs,
     stage_file,
 )
-from tasks.profiles import load_profile
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 

@@ -23,10 +23,10 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import files_for_day, ingest_day_task
 from flows.train import train_night
-from tasks.config import Home, parse_day
-from tasks.faults import crash_point
-from tasks.ingest import IngestError, list_input_files, publish_committed
-from tasks.night import NightConfig, bundle_meta, prepare_night
+from tasks.common.config import Home, parse_day
+from tasks.common.faults import crash_point
+from tasks.features.bundle import NightConfig, bundle_meta, prepare_night
+from tasks.ingest.files import IngestError, list_input_files, publish_committed
 
 WRITER_LIMIT = "clickrec-warehouse"
 
@@ -59,9 +59,9 @@ def prepare_night_task(home: Home, run_date: date, cfg: NightConfig) -> str:
 @task(name="record-gate-publish", cache_policy=NO_CACHE)
 def record_gate_publish_task(home: Home, run_id: str, run_date: date, bundle: str, results: list[dict],
                              cfg: NightConfig) -> list[dict]:
-    from tasks.night_record import gate, load_candidates, record_result, set_status
-    from tasks.publish import build_published, promote, write_candidates
-    from tasks.warehouse import connect
+    from tasks.common.warehouse import connect
+    from tasks.publish.published import build_published, promote, write_candidates
+    from tasks.publish.record import gate, load_candidates, record_result, set_status
 
     meta = bundle_meta(Path(bundle))
     decisions = []
@@ -99,7 +99,7 @@ def _best_autoencoder(results: list[dict]) -> str | None:
         if r["family"] != "autoencoder":
             continue
         vm = r["fit"].get("valid_metrics", {})
-        from tasks.night_train import MIN_VALID_PREDICTIONS
+        from tasks.train.fit import MIN_VALID_PREDICTIONS
 
         if vm.get("n_predictions", 0) >= MIN_VALID_PREDICTIONS and "NDCG@10" in vm:
             score = vm["NDCG@10"]  # top-N on the validation day
@@ -129,8 +129,8 @@ def nightly(
     cfg = NightConfig.for_profile(source, Path(config) if config else None)
     if warm_start:
         cfg = replace(cfg, warm_start=True)
-    from tasks.ingest import new_run_id
-    from tasks.locks import night_lock
+    from tasks.common.locks import night_lock
+    from tasks.ingest.files import new_run_id
 
     with night_lock(h, day):
         return _night(h, day, cfg, source, path, skip_ingest, only, new_run_id(f"nightly-{day}"), strict)
@@ -179,7 +179,7 @@ def _night(h: Home, day: date, cfg: NightConfig, source: str, path: str, skip_in
 
 
 def _report(home: Home, day: date, run_id: str, decisions: list[dict], stages: dict, notes: list[str]):
-    from tasks.report import build_report, publish_report_artifacts
+    from tasks.report.html import build_report, publish_report_artifacts
 
     path = build_report(home, day, run_id=run_id, gate=decisions, stage_seconds=stages, notes=notes)
     publish_report_artifacts(home, day, gate=decisions, stage_seconds=stages, notes=notes)

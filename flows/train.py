@@ -15,8 +15,8 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import INPUTS
 
-from tasks.night import bundle_meta
-from tasks.night_train import train_one
+from tasks.features.bundle import bundle_meta
+from tasks.train.fit import train_one
 
 
 @task(name="train-model", retries=1, retry_delay_seconds=5, cache_policy=INPUTS, persist_result=True,

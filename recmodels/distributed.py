@@ -18,7 +18,7 @@ deterministic*: input dropout and the VAE's reparameterisation noise draw from e
 RNG, so with ``dropout > 0`` (or the VAE's sampling) a W-process run is a different (equally valid)
 random draw than a 1-process run, not the same numbers.
 
-Pure torch: no prefect / duckdb here; the launchers are in ``tasks/train_ddp.py``.
+Pure torch: no prefect / duckdb here; the launchers are in ``tasks/tools/train_ddp.py``.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def train_mult_ddp(
     """Train Mult-VAE / Mult-DAE for ``config.epochs`` epochs, data-parallel over the process group.
 
     Call it in every process of an initialised ``torch.distributed`` group (gloo on CPU, nccl on
-    CUDA: ``tasks/train_ddp.py`` sets one up, or torchrun does); without a group it runs as one
+    CUDA: ``tasks/tools/train_ddp.py`` sets one up, or torchrun does); without a group it runs as one
     process and equals ``MultVAE.fit`` without validation. ``config.batch_size`` is the *global*
     batch size. No validation / early stopping here: every epoch is run (evaluate the returned
     model afterwards). Returns the global per-step losses on every rank, the model on rank 0.

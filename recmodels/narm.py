@@ -12,14 +12,14 @@ Implemented (paper feature -> here):
 - dropout 0.25 between the item embedding and the GRU, 0.5 between c_t and the decoder (paper /
   official code); Adam; embedding 50, hidden 100. The paper trains with lr 1e-3 and batch 512; the
   config defaults are the values tuned for P1-sized logs (lr 5e-3, batch 128, per-epoch lr decay
-  0.75, 10 epochs; see tasks/train_session.py), the paper's values are one override away;
+  0.75, 10 epochs; see tasks/tools/train_session.py), the paper's values are one override away;
 - data augmentation: every prefix of a training session is one example. The encoder is causal, so
   all prefixes of a session come out of one pass (same examples and loss as the expanded data
   set); a batch holds whole sessions of similar length with about ``batch_size`` prefixes;
 - early stopping on validation MRR@20 (best state kept), fixed seeds.
 
 Options beyond the paper: ``lr_decay`` (per-epoch multiplicative learning-rate decay, 1.0 = off);
-the project's small-log defaults use it (tuned on P1's validation split, tasks/train_session.py).
+the project's small-log defaults use it (tuned on P1's validation split, tasks/tools/train_session.py).
 
 Left out / deviations: ``max_len`` (off by default) optionally trains on the last ``max_len``
 clicks of longer sessions only, to bound the attention's memory on bot-like sessions; scoring then

@@ -380,7 +380,7 @@ def test_autorec_rating_rmse_beats_global_mean() -> None:
 
 @pytest.mark.slow
 def test_multvae_on_ml100k_p2_beats_most_popular(shared_data) -> None:
-    from tasks.protocol_data import load_p2
+    from tasks.tools.protocol_data import load_p2
 
     d = load_p2(shared_data)
     model = MultVAE(config={"epochs": 40, "patience": 10}, device="cpu", seed=0)

@@ -272,7 +272,7 @@ def test_score_last_equals_the_last_row_of_score_next():
 def test_vsknn_reaches_the_published_p1_level(shared_data):
     """session-rec reports V-SkNN at about HR@20 0.688 / MRR@20 0.367 on rsc15-100k; its evaluation
     breaks score ties in sort order, ours counts them against the target, so allow a small gap."""
-    from tasks.evaluate import run_evaluation
+    from tasks.tools.evaluate import run_evaluation
 
     res = run_evaluation("P1", "vsknn", shared_data)
     assert res["n_predictions"] == 10_152

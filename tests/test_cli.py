@@ -329,8 +329,8 @@ def test_runtime_failures_carry_their_exit_code(built, tmp_path):
 def test_a_night_held_by_another_run_exits_4_and_quiet_is_one_line(built, tmp_path):
     from datetime import date
 
-    from tasks.config import Home
-    from tasks.locks import night_lock
+    from tasks.common.config import Home
+    from tasks.common.locks import night_lock
 
     home = tmp_path / "home"
     shutil.copytree(built["home"], home)

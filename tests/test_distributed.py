@@ -19,7 +19,7 @@ import torch
 from recmodels.autoencoders import MultDAE
 from recmodels.data import Interactions
 from recmodels.distributed import shard, train_mult_ddp
-from tasks.train_ddp import launch_local, main, synthetic_matrix
+from tasks.tools.train_ddp import launch_local, main, synthetic_matrix
 
 N_USERS, N_ITEMS, EMPTY_USERS = 200, 100, 4
 

@@ -8,7 +8,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from tasks.features import (
+from tasks.common.sqlfiles import sql
+from tasks.features.build import (
     FeatureConfig,
     build_features,
     build_features_task,
@@ -19,7 +20,6 @@ from tasks.features import (
     temporal_split,
     vocab_sizes,
 )
-from tasks.sqlfiles import sql
 
 D1 = date(2024, 3, 1)
 T0 = datetime(2024, 3, 1, 10, 0)

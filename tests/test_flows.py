@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks.synth import write_yoochoose_days
+from tasks.tools.synth import write_yoochoose_days
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks.config import Home
-from tasks.gate import GateDecision, decide
-from tasks.night_record import gate, record_result, set_status
-from tasks.synth import write_yoochoose_days
-from tasks.warehouse import connect
+from tasks.common.config import Home
+from tasks.common.warehouse import connect
+from tasks.publish.decision import GateDecision, decide
+from tasks.publish.record import gate, record_result, set_status
+from tasks.tools.synth import write_yoochoose_days
 
 
 def test_decisions_against_the_champion():

@@ -270,7 +270,7 @@ def test_checkpoint_round_trip_into_grown_vocabulary(trained, tmp_path) -> None:
 @pytest.mark.slow
 def test_p1_one_epoch_far_above_popularity(shared_data) -> None:
     from recmodels.protocols import evaluate_sessions
-    from tasks.protocol_data import load_p1
+    from tasks.tools.protocol_data import load_p1
 
     torch.set_num_threads(1)
     train, test, _ = load_p1(shared_data)
@@ -283,7 +283,7 @@ def test_p1_one_epoch_far_above_popularity(shared_data) -> None:
 
 
 def test_train_session_model_defaults_and_overrides() -> None:
-    from tasks.train_session import default_params, train_session_model
+    from tasks.tools.train_session import default_params, train_session_model
 
     small = default_params("gru4rec", 52_484)
     # the official RSC15 cross-entropy settings (paramfiles/rsc15_xe_shared_100_best.py)
@@ -300,7 +300,7 @@ def test_train_session_model_defaults_and_overrides() -> None:
 
 
 def test_bench_one_counts_events_and_flops() -> None:
-    from tasks.bench_session_train import bench_one
+    from tasks.tools.bench_session_train import bench_one
 
     torch.set_num_threads(1)
     train = planted_log(200, 30, seed=9)

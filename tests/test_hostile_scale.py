@@ -12,10 +12,10 @@ import duckdb
 import numpy as np
 import pytest
 
-from tasks.config import Home
-from tasks.ingest import IngestError, ingest
-from tasks.profiles import load_profile
-from tasks.synth import write_yoochoose_days
+from tasks.common.config import Home
+from tasks.common.profiles import load_profile
+from tasks.ingest.files import IngestError, ingest
+from tasks.tools.synth import write_yoochoose_days
 
 BYTES_PER_LINE = 48  # a synthetic line with a user column, at ~21M clicks a day
 GARBAGE = (
@@ -91,7 +91,7 @@ def test_file_that_changes_while_read_is_refused(tmp_path):
     home = Home.resolve(tmp_path / "home")
 
     def validate_and_tamper(scratch, run_id, batch, profile, h, d, whole_day):
-        from tasks.ingest_checks import validate_scratch
+        from tasks.ingest.checks import validate_scratch
 
         results = validate_scratch(scratch, run_id, batch, profile, h, d, whole_day)
         with open(day, "ab") as fh:  # another process appends while we are still reading the file

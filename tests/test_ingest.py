@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks.config import Home, UserInputError, parse_day
-from tasks.ingest import IngestError, ingest
-from tasks.profiles import ProfileError, load_profile, parse_profile
+from tasks.common.config import Home, UserInputError, parse_day
+from tasks.common.profiles import ProfileError, load_profile, parse_profile
+from tasks.ingest.files import IngestError, ingest
 
 GOOD = [
     "1,2014-04-07T10:51:09.277Z,214536502,0",

@@ -16,9 +16,9 @@ import duckdb
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from tasks.config import Home
-from tasks.ingest import ingest
-from tasks.profiles import parse_profile
+from tasks.common.config import Home
+from tasks.common.profiles import parse_profile
+from tasks.ingest.files import ingest
 
 EXAMPLES = int(os.environ.get("CLICKREC_FUZZ_EXAMPLES", "8"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

@@ -15,11 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import tasks.ingest as ingest_mod
-from tasks.config import Home
-from tasks.ingest import IngestError, ValidationRefusedError, ingest
-from tasks.locks import RunLockedError, warehouse_lock
-from tasks.profiles import load_profile, parse_profile
+import tasks.ingest.files as ingest_mod
+from tasks.common.config import Home
+from tasks.common.locks import RunLockedError, warehouse_lock
+from tasks.common.profiles import load_profile, parse_profile
+from tasks.ingest.files import IngestError, ValidationRefusedError, ingest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -182,7 +182,7 @@ def test_symlinks_are_resolved_recorded_and_guarded(home, yoo, tmp_path):
     land.mkdir()
     (land / "x.dat").symlink_to(a)
     (land / "y.dat").symlink_to(b)
-    from tasks.ingest import list_input_files
+    from tasks.ingest.files import list_input_files
 
     with pytest.raises(IngestError, match="outside its landing folder") as err:
         ingest(home, yoo, list_input_files(land))
@@ -204,9 +204,9 @@ def _ingest_script(home: Path, files: list[Path], day: str | None) -> str:
         import sys
         from datetime import date
         from pathlib import Path
-        from tasks.config import Home
-        from tasks.ingest import ingest
-        from tasks.profiles import load_profile
+        from tasks.common.config import Home
+        from tasks.ingest.files import ingest
+        from tasks.common.profiles import load_profile
         day = date.fromisoformat({day!r}) if {day!r} else None
         rep = ingest(Home.resolve({str(home)!r}), load_profile("yoochoose"), [Path(p) for p in {[str(f) for f in files]!r}], day=day)
         print("done", rep.totals["rows_accepted"], flush=True)
@@ -253,7 +253,7 @@ def test_ingest_waits_for_a_process_holding_the_database(home, yoo, tmp_path, mo
     with pytest.raises(RunLockedError, match=r"held by another process \(PID \d+\)"):
         ingest(home, yoo, [f])
     # With time to wait: the holder lets go while ingest waits (released on ingest's first retry).
-    import tasks.warehouse as wh
+    import tasks.common.warehouse as wh
 
     monkeypatch.setenv("CLICKREC_LOCK_WAIT_SECONDS", "120")
     real_sleep = wh.time.sleep
@@ -299,7 +299,7 @@ def test_repair_rebuilds_a_lost_staged_file_from_raw(home, yoo, tmp_path):
                            env=_child_env(CLICKREC_CRASH_AT="ingest-after-commit"), capture_output=True, timeout=300)
     assert child.returncode == -signal.SIGKILL
     ingest_mod.cleanup_dead_scratch(home)  # the staged Parquet is gone: only raw.clicks holds the rows
-    from tasks.ingest import publish_committed
+    from tasks.ingest.files import publish_committed
 
     assert len(publish_committed(home)) == 1
     assert len(lake_rows(home)) == 25

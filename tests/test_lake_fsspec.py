@@ -1,4 +1,4 @@
-"""tasks.lake_io.read_lake over fsspec URLs: a Hive-partitioned lake written by DuckDB, read back."""
+"""tasks.common.lake_io.read_lake over fsspec URLs: a Hive-partitioned lake written by DuckDB, read back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from tasks.lake_io import lake_dataset, read_lake
+from tasks.common.lake_io import lake_dataset, read_lake
 
 DAYS = [date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)]
 

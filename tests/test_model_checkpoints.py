@@ -171,8 +171,8 @@ def test_untampered_checkpoints_still_load_and_grow(checkpoints) -> None:
 def test_night_trains_from_scratch_and_keeps_the_champions_stored_figure(checkpoints, tmp_path, monkeypatch) -> None:
     """A tampered checkpoint as warm start: noted, trained from scratch. The same checkpoint as the
     champion: not re-scored (None), so the gate falls back to its stored figure."""
-    import tasks.night_train as nt
-    from tasks.gate import decide
+    import tasks.train.fit as nt
+    from tasks.publish.decision import decide
 
     d = _copy(checkpoints["gru4rec"], tmp_path / "bad")
     meta = json.loads((d / "meta.json").read_text())

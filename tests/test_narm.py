@@ -109,7 +109,7 @@ def test_checkpoint_round_trip_into_grown_vocabulary(trained, tmp_path) -> None:
 @pytest.mark.slow
 def test_p1_short_training_far_above_popularity(shared_data) -> None:
     from recmodels.protocols import evaluate_sessions
-    from tasks.protocol_data import load_p1
+    from tasks.tools.protocol_data import load_p1
 
     torch.set_num_threads(1)
     train, test, _ = load_p1(shared_data)

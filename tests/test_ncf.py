@@ -180,7 +180,7 @@ def test_checkpoint_round_trip_into_grown_vocabulary(data, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_neumf_on_ml100k_p2_beats_most_popular(shared_data) -> None:
-    from tasks.protocol_data import load_p2
+    from tasks.tools.protocol_data import load_p2
 
     d = load_p2(shared_data)
     model = NeuMF(config={"epochs": 30}, device="cpu", seed=0)
@@ -192,7 +192,7 @@ def test_neumf_on_ml100k_p2_beats_most_popular(shared_data) -> None:
 
 def test_refit_takes_the_best_epoch_count_and_turns_early_stopping_off() -> None:
     from recmodels.registry import create
-    from tasks.epochs import refit_params, trainable
+    from tasks.train.refit import refit_params, trainable
 
     model = GMF(config={"epochs": 60, "patience": 8}, device="cpu")
     assert trainable(model) and not trainable(create("ease"))  # baselines have no epochs
@@ -201,7 +201,7 @@ def test_refit_takes_the_best_epoch_count_and_turns_early_stopping_off() -> None
 
 
 def test_peer_bench_refuses_other_models_and_says_when_recbole_is_missing(tmp_path) -> None:
-    from tasks.bench_peer import peer_epoch_seconds, recbole_available
+    from tasks.tools.bench_peer import peer_epoch_seconds, recbole_available
 
     with pytest.raises(ValueError, match="compares"):
         peer_epoch_seconds("gru4rec", tmp_path)
@@ -212,7 +212,7 @@ def test_peer_bench_refuses_other_models_and_says_when_recbole_is_missing(tmp_pa
 
 
 def test_bench_epoch_at_peak_is_the_epochs_matmul_flops_over_the_peak() -> None:
-    from tasks.bench_user_train import _bench_one, synthetic_interactions
+    from tasks.tools.bench_user_train import _bench_one, synthetic_interactions
 
     torch.set_num_threads(1)
     train = synthetic_interactions(300, 120, seed=0)
@@ -261,7 +261,7 @@ def test_neumf_pretraining_honours_warm_start(tmp_path) -> None:
 def test_neumf_refit_puts_the_fine_tune_epoch_into_the_fine_tune_budget() -> None:
     """The nightly refit after early stopping: the fine-tuning phase's best epoch is the fine-tuning
     budget, and the pre-training budget is the pre-training's own best epoch count."""
-    from tasks.night_train import _fit_once
+    from tasks.train.fit import _fit_once
 
     train, valid, _ = planted(seed=6, n_users=120, n_items=48)
     params = {**TINY_PRE, "epochs": 7, "patience": 2, "finetune_epochs": 6}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import UserInputError
-from tasks.night import NightConfig
+from tasks.common.config import UserInputError
+from tasks.features.bundle import NightConfig
 
 
 def test_movielens_profile_uses_both_item_vectors_and_sessions_keep_the_decoder() -> None:
@@ -48,7 +48,7 @@ def test_unknown_setting_is_a_one_line_user_error(tmp_path: Path) -> None:
     ("top_n = \n", "not valid TOML"),
 ])
 def test_bad_toml_is_one_line_naming_the_key_and_a_usage_error(tmp_path: Path, toml: str, needle: str) -> None:
-    from tasks.night import NightConfigError
+    from tasks.features.bundle import NightConfigError
 
     path = tmp_path / "night.toml"
     path.write_text(toml)

@@ -17,9 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import wild_fixtures as wf  # noqa: E402
 
-from tasks.config import Home  # noqa: E402
-from tasks.ingest import ingest  # noqa: E402
-from tasks.profiles import (  # noqa: E402
+from tasks.common.config import Home  # noqa: E402
+from tasks.common.profiles import (  # noqa: E402
     PROFILE_DIR,
     Guards,
     ProfileError,
@@ -27,7 +26,8 @@ from tasks.profiles import (  # noqa: E402
     parse_profile,
     typed_batch_params,
 )
-from tasks.sqlfiles import sql  # noqa: E402
+from tasks.common.sqlfiles import sql  # noqa: E402
+from tasks.ingest.files import ingest  # noqa: E402
 
 BUILT_IN = ("retailrocket", "diginetica", "movielens1m", "yoochoose-buys", "taobao", "amazon-reviews")
 
@@ -284,7 +284,7 @@ def test_yoochoose_buys(home, tmp_path):
 def test_taobao(home, tmp_path):
     f = wf.write_taobao(tmp_path / "in" / "UserBehavior.csv")
     rep = ingest(home, load_profile("taobao"), [f])
-    assert counts(rep) == (8, 7, 1, 0, 0, 0), "an event type quarantined? validation must allow profile.event_types (tasks/ingest_checks.py)"
+    assert counts(rep) == (8, 7, 1, 0, 0, 0), "an event type quarantined? validation must allow profile.event_types (tasks/ingest/checks.py)"
     got = clicks(home)
     assert [(r[0], r[4], r[7]) for r in got] == [
         (1, "view", 1.0), (2, "view", 1.0), (3, "fav", 2.0), (4, "cart", 3.0), (5, "purchase", 5.0),
@@ -296,7 +296,7 @@ def test_taobao(home, tmp_path):
 def test_amazon_reviews_nested_key(home, tmp_path):
     f = wf.write_amazon_reviews(tmp_path / "in" / "Books_5.json")
     rep = ingest(home, load_profile("amazon-reviews"), [f])
-    assert counts(rep) == (5, 4, 0, 1, 0, 0), "an event type quarantined? validation must allow profile.event_types (tasks/ingest_checks.py)"
+    assert counts(rep) == (5, 4, 0, 1, 0, 0), "an event type quarantined? validation must allow profile.event_types (tasks/ingest/checks.py)"
     got = clicks(home)
     assert [(r[0], r[2], r[3], r[4], r[5], r[7]) for r in got] == [
         (1, "A2SUAM1J3GNN3B", "0000013714", "rating-5", " Hardcover", 5.0),
@@ -311,7 +311,7 @@ def test_weights_reach_the_interaction_matrix(home, tmp_path):
     """The full path: profile weights -> staging.batch.weight -> raw.clicks.weight -> features."""
     from datetime import date
 
-    from tasks.features import FeatureConfig, build_features, load_interaction_matrix
+    from tasks.features.build import FeatureConfig, build_features, load_interaction_matrix
 
     f = wf.write_retailrocket(tmp_path / "in" / "events.csv")
     ingest(home, load_profile("retailrocket"), [f])

@@ -201,7 +201,7 @@ RSC = "rsc15-100k/yoochoose-clicks-100k_{}.txt"
 
 
 def test_p1_counts(shared_data):
-    from tasks.protocol_data import load_p1
+    from tasks.tools.protocol_data import load_p1
 
     train, test, info = load_p1(shared_data)
     assert train.n_sessions == 17_794 and train.n_items == 2_933 == info["n_items"]
@@ -234,7 +234,7 @@ def _independent_p1_pop(data_dir) -> tuple[float, float, int]:
 
 @pytest.mark.slow
 def test_p1_most_popular_matches_independent_computation(shared_data):
-    from tasks.evaluate import run_evaluation
+    from tasks.tools.evaluate import run_evaluation
 
     hr, mrr, n = _independent_p1_pop(shared_data)
     res = run_evaluation("P1", "pop", shared_data, seed=0)
@@ -265,7 +265,7 @@ def _independent_p2_pop(data_dir) -> tuple[float, float, int]:
 
 
 def test_p2_split(shared_data):
-    from tasks.protocol_data import load_p2
+    from tasks.tools.protocol_data import load_p2
 
     d = load_p2(shared_data)
     assert d.n_users == 943 and d.n_items == 1_682
@@ -280,7 +280,7 @@ def test_p2_split(shared_data):
 
 @pytest.mark.slow
 def test_p2_most_popular_matches_independent_computation(shared_data):
-    from tasks.evaluate import run_evaluation
+    from tasks.tools.evaluate import run_evaluation
 
     hr, ndcg, n = _independent_p2_pop(shared_data)
     res = run_evaluation("P2", "pop", shared_data, seed=0)
@@ -291,8 +291,8 @@ def test_p2_most_popular_matches_independent_computation(shared_data):
 
 
 def test_tuning_split_scores_train_valid_and_is_refused_for_ml100k(shared_data):
-    from tasks.evaluate import run_evaluation
-    from tasks.protocol_data import load_p1_tuning
+    from tasks.tools.evaluate import run_evaluation
+    from tasks.tools.protocol_data import load_p1_tuning
 
     _, tuning_valid, _ = load_p1_tuning(shared_data)
     res = run_evaluation("P3-rsc15", "itemknn", shared_data, tuning=True)
@@ -305,9 +305,9 @@ def test_tuning_split_scores_train_valid_and_is_refused_for_ml100k(shared_data):
 
 
 def test_profile_starts_from_the_nightly_settings_and_params_override_them(shared_data):
-    from tasks.evaluate import run_evaluation
-    from tasks.night import NightConfig
-    from tasks.profiles import ProfileError
+    from tasks.common.profiles import ProfileError
+    from tasks.features.bundle import NightConfig
+    from tasks.tools.evaluate import run_evaluation
 
     nightly = NightConfig.for_profile("sessionrec").model_params["multdae"]
     assert nightly["epochs"] != 1
@@ -319,7 +319,7 @@ def test_profile_starts_from_the_nightly_settings_and_params_override_them(share
 
 
 def test_run_evaluation_rejects_mismatched_requests(shared_data):
-    from tasks.evaluate import run_evaluation
+    from tasks.tools.evaluate import run_evaluation
 
     with pytest.raises(ValueError, match="unknown protocol"):
         run_evaluation("P9", "pop", shared_data)
@@ -332,7 +332,7 @@ def test_run_evaluation_rejects_mismatched_requests(shared_data):
 @pytest.mark.slow
 def test_itemknn_p1_equals_its_p3_table(shared_data):
     """Item-kNN predicts from the last click's neighbour list, so P1 and P3-rsc15 must agree exactly."""
-    from tasks.evaluate import run_evaluation
+    from tasks.tools.evaluate import run_evaluation
 
     p1 = run_evaluation("P1", "itemknn", shared_data)
     p3 = run_evaluation("P3-rsc15", "itemknn", shared_data)

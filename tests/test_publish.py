@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tasks import warehouse
-from tasks.config import Home, UserInputError
-from tasks.publish import PublishError, build_published, promote, write_candidates
-from tasks.query import format_rows_json, format_rows_text, run_query
+from tasks.common import warehouse
+from tasks.common.config import Home, UserInputError
+from tasks.publish.published import PublishError, build_published, promote, write_candidates
+from tasks.report.query import format_rows_json, format_rows_text, run_query
 
 D1, D2, D3, D4, D5 = (date(2024, 3, d) for d in range(1, 6))
 ANALYST_SQL = Path(__file__).resolve().parent.parent / "sql" / "analyst"

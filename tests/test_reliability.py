@@ -19,10 +19,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks.config import Home
-from tasks.faults import POINTS
-from tasks.locks import night_lock, warehouse_run_lock
-from tasks.synth import write_yoochoose_days
+from tasks.common.config import Home
+from tasks.common.faults import POINTS
+from tasks.common.locks import night_lock, warehouse_run_lock
+from tasks.tools.synth import write_yoochoose_days
 
 REPO = Path(__file__).resolve().parent.parent
 NIGHT = "2014-04-04"

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import Home
-from tasks.report import (
+from tasks.common.config import Home
+from tasks.common.warehouse import connect
+from tasks.report.charts import bar_chart, line_chart
+from tasks.report.html import (
     METRICS_ARTIFACT_KEY,
     REPORT_ARTIFACT_KEY,
     build_report,
@@ -19,8 +21,6 @@ from tasks.report import (
     popularity_stats,
     publish_report_artifacts,
 )
-from tasks.svg_charts import bar_chart, line_chart
-from tasks.warehouse import connect
 
 SVG = "{http://www.w3.org/2000/svg}"
 NIGHT = date(2024, 3, 5)
@@ -344,7 +344,7 @@ def test_artifacts_payloads_without_a_server(home: Home, monkeypatch: pytest.Mon
 
     import prefect.artifacts
 
-    import tasks.report as report
+    import tasks.report.html as report
 
     sent: dict[str, dict] = {}
 

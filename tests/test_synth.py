@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from recmodels.data import Sessions
-from tasks.synth import (
+from tasks.tools.synth import (
     generate_interactions,
     generate_log,
     generate_sessions,

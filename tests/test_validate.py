@@ -19,8 +19,8 @@ from prefect.cache_policies import NO_CACHE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tasks.sqlfiles import sql  # noqa: E402
-from tasks.validate import (  # noqa: E402
+from tasks.common.sqlfiles import sql  # noqa: E402
+from tasks.ingest.validate import (  # noqa: E402
     SUITE_ROWS,
     BatchContractError,
     GXExecutionError,
@@ -258,7 +258,7 @@ def test_batch_missing_a_contract_column_is_a_clear_error(tmp_path: Path) -> Non
 def test_duckdb_fix_is_idempotent_and_active() -> None:
     from great_expectations.execution_engine import sqlalchemy_execution_engine as see
 
-    from tasks.gx_duckdb import ensure_duckdb_support
+    from tasks.ingest.gx_duckdb import ensure_duckdb_support
 
     ensure_duckdb_support()
     ensure_duckdb_support()

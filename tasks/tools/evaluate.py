@@ -36,8 +36,8 @@ from recmodels.protocols import (
 )
 from recmodels.registry import create
 from recmodels.similarity import cosine_topk
-from tasks.epochs import refit_params, trainable
-from tasks.protocol_data import default_data_dir, load_p1, load_p1_tuning, load_p2
+from tasks.tools.protocol_data import default_data_dir, load_p1, load_p1_tuning, load_p2
+from tasks.train.refit import refit_params, trainable
 
 PROTOCOLS = ("P1", "P2", "P3", "P3-rsc15", "P3-ml100k")
 P3_TABLE_K = 100  # length of the similarity lists the pipeline publishes
@@ -83,8 +83,8 @@ def _refit(
 
 def profile_model_params(profile: str, model: str) -> dict[str, Any]:
     """The settings the nightly gives ``model`` under night profile ``profile`` (empty: its defaults)."""
-    from tasks.night import NightConfig
-    from tasks.profiles import load_profile
+    from tasks.common.profiles import load_profile
+    from tasks.features.bundle import NightConfig
 
     load_profile(profile)  # an unknown name fails here, with the known ones listed
     return dict(NightConfig.for_profile(profile).model_params.get(model, {}))

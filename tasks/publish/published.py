@@ -34,9 +34,9 @@ import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import warehouse
-from tasks.config import Home
-from tasks.sqlfiles import sql
+from tasks.common import warehouse
+from tasks.common.config import Home
+from tasks.common.sqlfiles import sql
 
 Kind = Literal["user_topn", "session_next", "item_similar"]
 KINDS: tuple[Kind, ...] = get_args(Kind)

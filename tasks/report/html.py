@@ -28,10 +28,10 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import Home, UserInputError, parse_day
-from tasks.sqlfiles import sql
-from tasks.svg_charts import bar_chart, line_chart
-from tasks.warehouse import connect
+from tasks.common.config import Home, UserInputError, parse_day
+from tasks.common.sqlfiles import sql
+from tasks.common.warehouse import connect
+from tasks.report.charts import bar_chart, line_chart
 
 TRAILING_DAYS = 14  # volume / validation window: the night and the 13 days before it
 SESSION_LENGTH_CAP = 30  # longer sessions share the last histogram bucket ("30+")

@@ -1,13 +1,13 @@
 """Ingest: landing files -> validated canonical events in the lake and ``raw.clicks``.
 
-Every physical line of a landing file is accounted for: ``tasks.ingest_lines`` streams the file's
+Every physical line of a landing file is accounted for: ``tasks.ingest.read`` streams the file's
 lines (split on bytes, never by a parser), each line is typed or quarantined alone, and the
 invariant ``read = accepted + quarantined + duplicates + filtered + other_days + blank`` is checked
 against that physical count for every file.
 
 Each file is staged, typed and validated in its own *scratch* DuckDB file (``tmp/stage-*.duckdb``),
 so files can be prepared in parallel (threads, Dask workers) without touching the working database.
-The commit holds the warehouse's cross-process lock (``tasks.locks.warehouse_lock``) from the
+The commit holds the warehouse's cross-process lock (``tasks.common.locks.warehouse_lock``) from the
 database transaction through the lake publish: one transaction replaces what the run replaces (a
 day with ``--date``, else these landing files' earlier rows) and writes the run's manifest
 (``ops.lake_files``); then the run's Parquet files are renamed into the lake and the files it
@@ -37,17 +37,17 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from tasks.config import DataRefusedError, Home, UserInputError
-from tasks.faults import crash_point
-from tasks.ingest_lines import LineCount, line_reader
-from tasks.locks import WRITE_LOCK, run_alive, run_is_alive, warehouse_lock
-from tasks.profiles import CANONICAL_FIELDS, SourceProfile
-from tasks.sqlfiles import sql
-from tasks.warehouse import connect, scratch_config
+from tasks.common.config import DataRefusedError, Home, UserInputError
+from tasks.common.faults import crash_point
+from tasks.common.locks import WRITE_LOCK, run_alive, run_is_alive, warehouse_lock
+from tasks.common.profiles import CANONICAL_FIELDS, SourceProfile
+from tasks.common.sqlfiles import sql
+from tasks.common.warehouse import connect, scratch_config
+from tasks.ingest.read import LineCount, line_reader
 
 MAX_LINE_BYTES = 2 * 1024 * 1024
 MAX_LINE_BYTES = 2 * 1024 * 1024
-# Kept under its old name for callers in this process; the lock lives in tasks.locks.
+# Kept under its old name for callers in this process; the lock lives in tasks.common.locks.
 WAREHOUSE_WRITE_LOCK = WRITE_LOCK
 _SCRATCH_RE = re.compile(r"^stage-(?P<run>.+)-[0-9a-f]{8}\.(duckdb|duckdb\.wal|lake)$")
 
@@ -451,7 +451,7 @@ def _stage_into(
 
 
 def _typed_params(profile: SourceProfile) -> dict[str, object]:
-    from tasks import profiles
+    from tasks.common import profiles
 
     if hasattr(profiles, "typed_batch_params"):
         return profiles.typed_batch_params(profile)
@@ -492,7 +492,7 @@ def guard_flags(report: FileReport, null_keys: int, profile: SourceProfile) -> l
 def _default_validate(
     scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home, day: Days, whole_day: bool
 ) -> list[dict]:
-    from tasks.ingest_checks import validate_scratch
+    from tasks.ingest.checks import validate_scratch
 
     return validate_scratch(scratch, run_id, batch, profile, home, day, whole_day)
 

@@ -23,7 +23,7 @@ TRAIN_SAMPLE_EVENTS = 500_000  # events timed per model in the train stage; the 
 
 
 def _stage_generate(root: str, clicks: int, items: int, days: int) -> dict:
-    from tasks.synth import write_yoochoose_days
+    from tasks.tools.synth import write_yoochoose_days
 
     t0 = time.perf_counter()
     write_yoochoose_days(Path(root) / "landing", days=days, clicks_per_day=clicks // days, seed=0, n_items=items,
@@ -32,9 +32,9 @@ def _stage_generate(root: str, clicks: int, items: int, days: int) -> dict:
 
 
 def _stage_ingest(root: str, clicks: int, items: int, days: int) -> dict:
-    from tasks.config import Home
-    from tasks.ingest import ingest
-    from tasks.profiles import load_profile
+    from tasks.common.config import Home
+    from tasks.common.profiles import load_profile
+    from tasks.ingest.files import ingest
 
     t0 = time.perf_counter()
     files = sorted((Path(root) / "landing").iterdir())
@@ -46,8 +46,8 @@ def _stage_ingest(root: str, clicks: int, items: int, days: int) -> dict:
 def _stage_features(root: str, clicks: int, items: int, days: int) -> dict:
     from dataclasses import replace
 
-    from tasks.config import Home
-    from tasks.night import NightConfig, prepare_night
+    from tasks.common.config import Home
+    from tasks.features.bundle import NightConfig, prepare_night
 
     cfg = NightConfig.for_profile("synthetic")
     cfg = replace(cfg, features=replace(cfg.features, window_days=days), train_days=days - 1)
@@ -63,7 +63,7 @@ def _stage_train(root: str, clicks: int, items: int, days: int) -> dict:
 
     from recmodels.data import Interactions
     from recmodels.registry import create
-    from tasks.night import load_bundle_matrix, load_bundle_sessions
+    from tasks.features.bundle import load_bundle_matrix, load_bundle_sessions
 
     bundle = next((Path(root) / "home" / "nights").iterdir())
     out = {}
@@ -97,11 +97,11 @@ def _stage_publish(root: str, clicks: int, items: int, days: int) -> dict:
     from recmodels.autoencoders import MultVAE
     from recmodels.similarity import cosine_topk
     from recmodels.user_training import topn_users
-    from tasks.config import Home
-    from tasks.night import bundle_meta, load_bundle_matrix
-    from tasks.publish import build_published, promote, write_candidates
-    from tasks.sqlfiles import sql
-    from tasks.warehouse import connect
+    from tasks.common.config import Home
+    from tasks.common.sqlfiles import sql
+    from tasks.common.warehouse import connect
+    from tasks.features.bundle import bundle_meta, load_bundle_matrix
+    from tasks.publish.published import build_published, promote, write_candidates
 
     home = Home.resolve(Path(root) / "home")
     bundle = next((home.root / "nights").iterdir())

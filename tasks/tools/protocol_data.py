@@ -28,6 +28,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from recmodels.data import Interactions, Sessions, UserTargets
+from tasks.common.sqlfiles import REPO_ROOT
 
 RSC15_DIR = "rsc15-100k"
 RSC15_PREFIX = "yoochoose-clicks-100k"
@@ -36,7 +37,7 @@ ML100K_INTER = "ml-100k/ml-100k.inter"
 
 def default_data_dir() -> Path:
     """``../shared/data`` relative to the repository root."""
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return REPO_ROOT.parent / "shared" / "data"
 
 
 def _read_clicks(path: Path) -> pl.DataFrame:

@@ -4,7 +4,7 @@
 data set: training samples/s and seconds per epoch, users/s of top-N scoring (chunked, seen items
 masked), items/s and seconds of the cosine top-50 similarity table, achieved GFLOP/s (FLOPs counted
 by ``torch.utils.flop_counter`` on one real batch / scoring block, times the measured rate) as a
-share of ``tasks.roofline.matmul_peak_gflops`` measured in the same run, and the process's peak RSS.
+share of ``tasks.tools.roofline.matmul_peak_gflops`` measured in the same run, and the process's peak RSS.
 
 The synthetic log (``synthetic_interactions``) is a users x items CSR with heavy-tailed user
 activity and Zipf-like item popularity, generated with numpy in O(nnz) memory. On a CPU the
@@ -29,8 +29,8 @@ from recmodels.device import autocast, pick_device, seed_everything, uses_bf16
 from recmodels.registry import create
 from recmodels.similarity import cosine_topk
 from recmodels.user_training import TorchUserModel, topn_users
-from tasks.roofline import matmul_peak_gflops
-from tasks.train_user import default_params
+from tasks.tools.roofline import matmul_peak_gflops
+from tasks.tools.train_user import default_params
 
 
 def synthetic_interactions(
@@ -195,7 +195,7 @@ def bench_user_train(
     """Benchmark ``model`` on ml-100k (P2 train split) and on a synthetic users x items log.
 
     ``peer="recbole"``: RecBole's own epoch on the same split is measured in the same run
-    (``tasks.bench_peer``) and ``speedup_vs_peer`` = its seconds per epoch / ours;
+    (``tasks.tools.bench_peer``) and ``speedup_vs_peer`` = its seconds per epoch / ours;
     ``speedup_vs_peer_at_peak`` is the same ratio against ``epoch_seconds_at_peak`` (our epoch's
     counted FLOPs at 100% of the measured matmul peak): roughly the most any implementation of
     these settings could reach on this machine in this precision, as tight as that peak measurement.
@@ -205,7 +205,7 @@ def bench_user_train(
     ``synthetic_users=0`` skips the synthetic run. ``overrides`` set config values (e.g. another
     library's defaults, to compare at equal settings).
     """
-    from tasks.protocol_data import load_p2
+    from tasks.tools.protocol_data import load_p2
 
     dev = pick_device(device)
     precision = (overrides or {}).get("precision", "auto")
@@ -225,8 +225,8 @@ def bench_user_train(
     p2 = load_p2(Path(data_dir) if data_dir is not None else None)
     result["ml-100k"] = _bench_one(model, p2.train, epochs, dev, peak, None, None, sim_k, overrides)
     if peer is not None:
-        from tasks.bench_peer import peer_epoch_seconds
-        from tasks.protocol_data import default_data_dir
+        from tasks.tools.bench_peer import peer_epoch_seconds
+        from tasks.tools.protocol_data import default_data_dir
 
         result["peer"] = peer_epoch_seconds(model, Path(data_dir) if data_dir is not None else default_data_dir())
         result["speedup_vs_peer"] = result["peer"]["epoch_seconds"] / result["ml-100k"]["epoch_seconds"]

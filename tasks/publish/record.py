@@ -9,8 +9,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from tasks.gate import PRIMARY, GateDecision, decide
-from tasks.sqlfiles import sql
+from tasks.common.sqlfiles import sql
+from tasks.publish.decision import PRIMARY, GateDecision, decide
 
 
 def record_result(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date, meta: dict, result: dict) -> None:

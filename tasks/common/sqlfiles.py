@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+REPO_ROOT = Path(__file__).resolve().parents[2]  # tasks/common/ -> the repository
+SQL_DIR = REPO_ROOT / "sql"
 
 
 @cache

@@ -17,7 +17,7 @@ from pathlib import Path
 def _bare(files: list[str], out: str, q) -> None:
     import duckdb
 
-    from tasks.sqlfiles import sql
+    from tasks.common.sqlfiles import sql
 
     t0 = time.perf_counter()
     con = duckdb.connect()
@@ -27,9 +27,9 @@ def _bare(files: list[str], out: str, q) -> None:
 
 
 def _pipeline(files: list[str], home: str, q) -> None:
-    from tasks.config import Home
-    from tasks.ingest import ingest
-    from tasks.profiles import load_profile
+    from tasks.common.config import Home
+    from tasks.common.profiles import load_profile
+    from tasks.ingest.files import ingest
 
     t0 = time.perf_counter()
     report = ingest(Home.resolve(home), load_profile("synthetic"), [Path(f) for f in files])
@@ -50,7 +50,7 @@ def _run_child(target, *args):
 
 
 def bench_ingest(rows: int = 10_000_000, workdir: Path | None = None, days: int = 10) -> dict:
-    from tasks.synth import write_yoochoose_days
+    from tasks.tools.synth import write_yoochoose_days
 
     own = workdir is None
     root = Path(tempfile.mkdtemp(prefix="clickrec-bench-")) if own else Path(workdir)

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from dataclasses import fields as fields_of
 from pathlib import Path
 
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+from tasks.common.sqlfiles import REPO_ROOT
+
+PROFILE_DIR = REPO_ROOT / "profiles"
 CANONICAL_FIELDS = ("session_id", "user_id", "item_id", "event_type", "category", "ts")
 REQUIRED_FIELDS = ("item_id", "ts")
 FORMATS = ("csv", "jsonl", "parquet")
 TS_KINDS = ("iso8601", "unix_s", "unix_ms", "strptime")
-# The event types every profile may produce (= tasks.validate.DEFAULT_EVENT_TYPES, the project's
+# The event types every profile may produce (= tasks.ingest.validate.DEFAULT_EVENT_TYPES, the project's
 # vocabulary); a profile adds the targets of its renames, its weighted types and its default type.
 BASE_EVENT_TYPES = frozenset({"click", "view", "cart", "purchase", "rating"})
 OFFSET_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1}  # microseconds per unit of an offset column
@@ -42,7 +44,7 @@ class ProfileError(ValueError):
 @dataclass(frozen=True)
 class Guards:
     """Guard-rail thresholds: shares of a file's data rows above which the file is flagged (refused
-    with ``--strict``). Applied by ingest (``tasks.ingest.guard_flags``)."""
+    with ``--strict``). Applied by ingest (``tasks.ingest.files.guard_flags``)."""
 
     max_duplicate_share: float = 0.05  # exact duplicates dropped
     max_filtered_share: float = 0.5  # rows of event types outside [events] keep

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from tasks.config import Home, UserInputError, lock_wait_seconds
+from tasks.common.config import Home, UserInputError, lock_wait_seconds
 
 # One writer on the warehouse at a time inside this process (threads of a backfill).
 WRITE_LOCK = threading.Lock()

@@ -2,7 +2,7 @@
 
 The connection is read-only, so any write (DROP, INSERT, CREATE ...) fails inside DuckDB, and it
 shares the file with other analysts; it never blocks the pipeline, which replaces the file by rename
-(tasks/publish.py). File-system access is switched off too: the command answers questions about the
+(tasks/publish/published.py). File-system access is switched off too: the command answers questions about the
 published file, it is not a way to write files (COPY TO) or attach other databases. For the Parquet
 lake, use duckdb / polars on ``lake/recs`` directly.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from tasks.config import Home, UserInputError
+from tasks.common.config import Home, UserInputError
 
 _CONFIG = {"autoinstall_known_extensions": False, "enable_external_access": False}
 

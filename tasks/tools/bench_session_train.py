@@ -2,7 +2,7 @@
 
 ``bench_session_train(model, data_dir, epochs, synthetic_clicks)`` trains ``model`` ("gru4rec" or
 "narm") with its default settings on P1's rsc15-100k training set and on a synthetic log of
-``synthetic_clicks`` clicks (``tasks.synth.generate_sessions``; 0 skips it), and reports:
+``synthetic_clicks`` clicks (``tasks.tools.synth.generate_sessions``; 0 skips it), and reports:
 
 - ``train_events_per_s``: training events (predictions) per second over the timed epochs (wall
   clock; ``train_events_per_cpu_s`` divides by the process's CPU time instead, steadier on a
@@ -10,7 +10,7 @@
 - ``infer_sessions_per_s``: sessions scored per second by ``score_next`` (every prefix, full ranking
   scores over all items), batches of ``infer_batch`` sessions;
 - ``train_gflops`` / ``roofline_share``: matmul FLOP/s implied by the model's own FLOP count per
-  event, as a share of ``tasks.roofline.matmul_peak_gflops()`` measured in the same run.
+  event, as a share of ``tasks.tools.roofline.matmul_peak_gflops()`` measured in the same run.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import torch
 
 from recmodels.data import Sessions
 from recmodels.device import pick_device
-from tasks.roofline import matmul_peak_gflops
-from tasks.train_session import train_session_model
+from tasks.tools.roofline import matmul_peak_gflops
+from tasks.tools.train_session import train_session_model
 
 
 def _sync(device: torch.device) -> None:
@@ -100,7 +100,7 @@ def bench_session_train(
     ``synthetic`` (a ``Sessions``) replaces the generated log; ``synthetic_clicks=0`` skips it.
     Top-level ``train_events_per_s`` is the rsc15-100k figure (the acceptance number).
     """
-    from tasks.protocol_data import load_p1
+    from tasks.tools.protocol_data import load_p1
 
     dev = pick_device(device)
     peak = matmul_peak_gflops(dev)
@@ -118,7 +118,7 @@ def bench_session_train(
     result["train_events_per_s"] = r["train_events_per_s"]
     result["infer_sessions_per_s"] = r["infer_sessions_per_s"]
     if synthetic is None and synthetic_clicks > 0:
-        from tasks.synth import generate_sessions
+        from tasks.tools.synth import generate_sessions
 
         t0 = time.perf_counter()
         synthetic = generate_sessions(synthetic_clicks, n_items=synthetic_items, seed=0)

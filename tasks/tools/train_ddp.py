@@ -5,16 +5,16 @@ Two ways to run it:
 * Local processes (CPU, gloo; or one process per GPU, nccl), started here with
   ``torch.multiprocessing.spawn`` on ``MASTER_ADDR=127.0.0.1`` and a free port::
 
-      python -m tasks.train_ddp --nproc 2 --synthetic 5000 2000 --epochs 5 --out /tmp/ddp
+      python -m tasks.tools.train_ddp --nproc 2 --synthetic 5000 2000 --epochs 5 --out /tmp/ddp
 
 * A GPU box (or several) with torchrun, which starts the processes and sets RANK / WORLD_SIZE /
   LOCAL_RANK / MASTER_ADDR / MASTER_PORT itself; this module then joins that group (``env://``)::
 
-      torchrun --standalone --nproc_per_node=8 -m tasks.train_ddp --matrix train.npz \\
+      torchrun --standalone --nproc_per_node=8 -m tasks.tools.train_ddp --matrix train.npz \\
           --model multvae --batch-size 4096 --epochs 50 --out /models/multvae-ddp
 
   (several nodes: ``torchrun --nnodes=2 --node_rank=K --rdzv_backend=c10d
-  --rdzv_endpoint=HOST:29400 --nproc_per_node=8 -m tasks.train_ddp ...`` on each node).
+  --rdzv_endpoint=HOST:29400 --nproc_per_node=8 -m tasks.tools.train_ddp ...`` on each node).
 
 ``--batch-size`` is the global batch (split across the processes), so the same flags give the same
 optimisation whatever the number of processes. ``--matrix`` is a users x items ``scipy.sparse``
@@ -159,11 +159,11 @@ def synthetic_matrix(n_users: int, n_items: int, per_user: int = 20, seed: int =
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m tasks.train_ddp",
+        prog="python -m tasks.tools.train_ddp",
         description=(
             "Data-parallel (DistributedDataParallel) Mult-VAE / Mult-DAE training. Local: --nproc N "
             "spawns N processes (gloo on CPU, nccl with one GPU each). GPU box: "
-            "'torchrun --standalone --nproc_per_node=N -m tasks.train_ddp ...' (torchrun sets "
+            "'torchrun --standalone --nproc_per_node=N -m tasks.tools.train_ddp ...' (torchrun sets "
             "RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT; --nproc is then ignored)."
         ),
     )

@@ -21,14 +21,14 @@ from recmodels.protocols import evaluate_sessions, evaluate_similarity, evaluate
 from recmodels.registry import create, model_class
 from recmodels.similarity import cosine_topk
 from recmodels.topk import session_topk
-from tasks.epochs import EPOCH_KEYS, refit_params, trainable
-from tasks.faults import crash_point
-from tasks.night import (
+from tasks.common.faults import crash_point
+from tasks.features.bundle import (
     bundle_meta,
     load_bundle_matrix,
     load_bundle_sessions,
     load_bundle_targets,
 )
+from tasks.train.refit import EPOCH_KEYS, refit_params, trainable
 
 # Early stopping on fewer validation predictions than this is noise (e.g. the one anonymous session
 # that spans midnight into D-1): train a fixed budget instead.

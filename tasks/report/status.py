@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
-from tasks.config import Home, NothingToDoError
-from tasks.sqlfiles import sql
-from tasks.warehouse import session
+from tasks.common.config import Home, NothingToDoError
+from tasks.common.sqlfiles import sql
+from tasks.common.warehouse import session
 
 
 def _rows(con, name: str, params: dict | None = None) -> list[dict]:

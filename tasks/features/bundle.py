@@ -22,9 +22,10 @@ import scipy.sparse as sp
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from recmodels.data import Interactions, Sessions, UserTargets
-from tasks.config import Home, UserInputError
-from tasks.faults import crash_point
-from tasks.features import (
+from tasks.common.config import Home, UserInputError
+from tasks.common.faults import crash_point
+from tasks.common.sqlfiles import sql
+from tasks.features.build import (
     FeatureConfig,
     build_features,
     load_session_split,
@@ -33,7 +34,6 @@ from tasks.features import (
     temporal_split,
     vocab_sizes,
 )
-from tasks.sqlfiles import sql
 
 SESSION_MODELS = ("gru4rec", "narm")
 SESSION_BASELINES = ("pop", "spop", "vsknn")
@@ -144,7 +144,7 @@ _STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 class FeatureOverrides(BaseModel):
-    """``[features]``: how raw clicks become training data (tasks.features.FeatureConfig)."""
+    """``[features]``: how raw clicks become training data (tasks.features.build.FeatureConfig)."""
 
     model_config = _STRICT
     gap_minutes: float = Field(default=30.0, gt=0)
@@ -277,7 +277,7 @@ def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:
     start, end = cfg.features.window(run_date)
     folder = home.root / "nights" / str(run_date)
     folder.mkdir(parents=True, exist_ok=True)
-    from tasks.warehouse import connect
+    from tasks.common.warehouse import connect
 
     con = connect(home)
     try:
@@ -329,6 +329,6 @@ def previous_day(d: date) -> date:
 
 
 def open_read_only(home: Home) -> duckdb.DuckDBPyConnection:
-    from tasks.warehouse import connect
+    from tasks.common.warehouse import connect
 
     return connect(home, read_only=True)

@@ -32,7 +32,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from recmodels.data import Interactions, Sessions, UserTargets
-from tasks.sqlfiles import sql
+from tasks.common.sqlfiles import sql
 
 Entity = Literal["user", "session"]
 Weighting = Literal["binary", "count", "decay", "weight"]

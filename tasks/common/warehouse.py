@@ -16,9 +16,9 @@ from typing import TypeVar
 
 import duckdb
 
-from tasks.config import Home, lock_wait_seconds
-from tasks.locks import RunLockedError
-from tasks.sqlfiles import sql
+from tasks.common.config import Home, lock_wait_seconds
+from tasks.common.locks import RunLockedError
+from tasks.common.sqlfiles import SQL_DIR, sql
 
 T = TypeVar("T")
 SCHEMA_FILES = ("warehouse/schema",)
@@ -90,9 +90,8 @@ def wait_for_file_lock(open_fn: Callable[[], T], path: Path, wait_seconds: float
 
 def _extra_schemas() -> list[str]:
     # Later layers (features, models, recs) register their DDL as sql/<layer>/schema.sql.
-    root = Path(__file__).resolve().parent.parent / "sql"
     return sorted(
-        f"{p.parent.name}/schema" for p in root.glob("*/schema.sql") if p.parent.name not in ("warehouse", "analyst")
+        f"{p.parent.name}/schema" for p in SQL_DIR.glob("*/schema.sql") if p.parent.name not in ("warehouse", "analyst")
     )
 
 

@@ -61,7 +61,7 @@ def ensure_duckdb_support() -> None:
     if current is None:
         raise RuntimeError(
             "great_expectations.execution_engine.sqlalchemy_execution_engine has no "
-            "_PERSISTED_CONNECTION_DIALECTS: tasks/gx_duckdb.py needs updating for this GX version"
+            "_PERSISTED_CONNECTION_DIALECTS: tasks/ingest/gx_duckdb.py needs updating for this GX version"
         )
     if DIALECT not in current:
         see._PERSISTED_CONNECTION_DIALECTS = (*current, _DuckDBDialectName(DIALECT))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from tasks.config import Home, lock_wait_seconds
-from tasks.ingest import WAREHOUSE_WRITE_LOCK, ValidationRefusedError
-from tasks.profiles import SourceProfile
+from tasks.common.config import Home, lock_wait_seconds
+from tasks.common.profiles import SourceProfile
+from tasks.ingest.files import WAREHOUSE_WRITE_LOCK, ValidationRefusedError
 
 # GX's file-backed context (suites, checkpoints, Data Docs under home/gx) is not thread-safe:
 # concurrent runs in one process corrupt its JSON stores. Staging stays parallel; GX runs one at a time.
@@ -29,7 +29,7 @@ def validate_scratch(
     a file that spans many days (its first and last days are partial by nature), or one of several
     files that share a day, it is recorded with open bounds.
     """
-    from tasks.validate import ValidationRules, validate_batch
+    from tasks.ingest.validate import ValidationRules, validate_batch
 
     required = ["item_id", "ts"] + (["session_id"] if profile.has_session else ["user_id"])
     day_from, day_to = day if isinstance(day, tuple) else (day, day)

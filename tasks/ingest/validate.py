@@ -6,7 +6,7 @@ Flow of :func:`validate_batch` (the ingest has closed its connection before call
    ``staging.rejects`` (one flag per row-level check + first-wins reason), daily history from
    ``raw.clicks`` and ``staging.validate_day_counts``. Connection closed.
 2. GX (SQL datasource on the same file through duckdb-engine, made to work by
-   :mod:`tasks.gx_duckdb`): one checkpoint over three suites -- row-level checks on
+   :mod:`tasks.ingest.gx_duckdb`): one checkpoint over three suites -- row-level checks on
    ``staging.validate_rows``, the day-volume check on ``staging.validate_day_counts``, the duplicate
    rate on ``staging.batch``. Every DuckDB engine GX opened is released afterwards, even on error.
 3. Plain connection again: any GX exception -> :class:`GXExecutionError`; GX's unexpected_count for
@@ -36,8 +36,8 @@ import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.sqlfiles import sql
-from tasks.warehouse import wait_for_file_lock
+from tasks.common.sqlfiles import sql
+from tasks.common.warehouse import wait_for_file_lock
 
 # Non-empty, no C0/C1 control characters (NUL included), at most 256 characters. Anything else --
 # quotes, semicolons, SQL text, Hangul, emoji -- is a valid id and passes byte-exact.
@@ -174,7 +174,7 @@ def _batch_checks(rules: ValidationRules) -> list[_Check]:
 
 
 def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
-    from tasks.warehouse import scratch_config
+    from tasks.common.warehouse import scratch_config
 
     return duckdb.connect(str(db_path), config=scratch_config())
 
@@ -233,7 +233,7 @@ def _run_gx(
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    from tasks.gx_duckdb import ensure_duckdb_support, release_duckdb_engines
+    from tasks.ingest.gx_duckdb import ensure_duckdb_support, release_duckdb_engines
 
     ensure_duckdb_support()
     try:

@@ -36,8 +36,8 @@ def peer_epoch_seconds(model: str, data_dir: Path, epochs: int = 5) -> dict[str,
     if model not in PEER_MODELS:
         raise ValueError(f"--peer recbole compares {sorted(PEER_MODELS)}, not {model!r}")
     if not recbole_available():
-        raise ValueError("--peer recbole: RecBole is not installed here (see tasks/bench_peer.py for the pip line)")
-    cmd = [sys.executable, "-m", "tasks.bench_peer", PEER_MODELS[model], str(Path(data_dir).resolve()), str(epochs)]
+        raise ValueError("--peer recbole: RecBole is not installed here (see tasks/tools/bench_peer.py for the pip line)")
+    cmd = [sys.executable, "-m", "tasks.tools.bench_peer", PEER_MODELS[model], str(Path(data_dir).resolve()), str(epochs)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), check=False)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
