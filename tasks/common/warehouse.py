@@ -102,3 +102,27 @@ def session(home: Home, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         yield con
     finally:
         con.close()
+
+
+def open_file(path: Path, kind: str = "scratch", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Every DuckDB file that is not the working database opens here, with its kind's one
+    configuration: ``scratch`` (per-file staging / validation files) or ``published`` (the analysts'
+    database, built then renamed into place). One place, so two connections to one file never disagree."""
+    configs: dict[str, dict[str, object]] = {
+        "scratch": scratch_config(),
+        "published": {"autoinstall_known_extensions": False, "TimeZone": "UTC", "memory_limit": memory_limit()},
+    }
+    return duckdb.connect(str(path), read_only=read_only, config=configs[kind])
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The one transaction helper: commit when the block ends, roll back on any exception
+    (KeyboardInterrupt included, so a stopped run never leaves half a table)."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
