@@ -353,7 +353,7 @@ def backfill(
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
     retrain: Annotated[Retrain, typer.Option(help="last: train once at the end; daily: every night; none.")] = Retrain.last,
-    config: Annotated[Path | None, typer.Option(help="TOML overrides of the night's configuration.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Night TOML ([night], [night.features], [night.models.NAME]) over the profile and tuned file.")] = None,
     only: Annotated[str | None, typer.Option(help="Comma-separated models to train (default: all).")] = None,
     warm_start: WarmOpt = False,
     strict: StrictOpt = False,
@@ -363,19 +363,15 @@ def backfill(
     """Ingest + validate every day of a range (fanned out), then train once at the end or every night."""
     _prefect_env(_home(home))
     _precheck(source, path, start=start, end=end)
-    models = _check_night(source, config, only)
+    models = _check_night(source, config, only, home)
     from flows.nightly import backfill as backfill_flow
     from flows.render import print_ingest, print_night
 
-    extra = {"only": models} if models and _has_param(backfill_flow, "only") else {}
-    if models and not extra and retrain is not Retrain.none:
-        raise UsageProblem("--only: this version's backfill trains every model; use nightly --only")
-    strict_kw = {"strict": strict}
     _start_prefect()
     _started(f"backfill {start} .. {end} ({source})")
     result = backfill_flow(start=start, end=end, source=source, path=str(path), home=home, retrain=retrain.value,
-                           config=str(config) if config else None, warm_start=warm_start,
-                           **extra, **strict_kw)
+                           config=str(config) if config else None, only=models, warm_start=warm_start,
+                           strict=strict)
     for r in result["ingested"]:
         print_ingest(r)
     for n in result["nights"]:
@@ -387,9 +383,11 @@ def backfill(
 def nightly(
     source: Annotated[str, typer.Option(help="Source profile name or .toml path.")],
     path: Annotated[Path, typer.Option(help="Landing folder.")],
-    date: Annotated[str | None, typer.Option("--date", help="The night D (default: yesterday).")] = None,
+    date: Annotated[str | None, typer.Option(
+        "--date", help="The night D (default: yesterday in CLICKREC_TIMEZONE; a scheduled deployment run: the "
+                       "night before its scheduled start, in the schedule's timezone).")] = None,
     home: HomeOpt = None,
-    config: Annotated[Path | None, typer.Option(help="TOML overrides of the night's configuration.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Night TOML ([night], [night.features], [night.models.NAME]) over the profile and tuned file.")] = None,
     only: Annotated[str | None, typer.Option(help="Comma-separated models to train (default: all).")] = None,
     warm_start: WarmOpt = False,
     strict: StrictOpt = False,
@@ -398,7 +396,7 @@ def nightly(
     """One night: ingest D, validate, features, train, evaluate (P4), gate, publish, report."""
     _prefect_env(_home(home))
     _precheck(source, path, date=date)
-    models = _check_night(source, config, only)
+    models = _check_night(source, config, only, home)
     from flows.nightly import nightly as nightly_flow
     from flows.render import print_night
 
@@ -449,6 +447,19 @@ def query(
         typer.echo(format_rows_json(columns, rows))
     else:
         print_rows(columns, rows)
+
+
+@app.command()
+def tables(
+    home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The published tables and views with their columns, types and descriptions (sql/published/columns.yaml)."""
+    from tasks.publish.dictionary import published_tables
+    from tasks.report.query import format_tables_text
+
+    listing = published_tables(_home(home))
+    typer.echo(_dumps(listing) if as_json else format_tables_text(listing))
 
 
 @app.command()
@@ -510,20 +521,59 @@ def evaluate(
     _write_json(json_out, result)
 
 
+class TuneProtocol(enum.StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+
+
+@app.command()
+def tune(
+    model: Annotated[str, typer.Option(help="Model to tune (a night label such as ease, or a registry name).")],
+    source: Annotated[str | None, typer.Option(help="Tune on this source's last night (train -> D-1).")] = None,
+    protocol: Annotated[TuneProtocol | None, typer.Option(case_sensitive=False,
+                                                          help="Tune on P1's / P2's validation split.")] = None,
+    trials: Annotated[int | None, typer.Option(min=1, help="Trials to add (default 20 without --minutes).")] = None,
+    minutes: Annotated[float | None, typer.Option(min=0.01, help="Stop starting trials after this long.")] = None,
+    seed: int = 0,
+    space: Annotated[str | None, typer.Option(help="Search space (e.g. gru4rec-bprmax; default: the model's first).")] = None,
+    metric: Annotated[str | None, typer.Option(help="Validation metric to maximise (default MRR@20 / NDCG@10).")] = None,
+    date: Annotated[str | None, typer.Option("--date", help="--source: the night D (default: the last).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Fixed setting key=value (not searched).")] = None,
+    data: Annotated[Path | None, typer.Option(help="--protocol: data folder (default ../shared/data).")] = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Tune a model's settings with Optuna on validation data (never the test); write <home>/tuned/<source>.toml."""
+    _check_model(model.removesuffix("-user"), "--model")
+    if (source is None) == (protocol is None):
+        raise UsageProblem("give exactly one of --source PROFILE and --protocol P1|P2")
+    if date is not None:
+        from tasks.common.config import parse_day
+
+        parse_day(date, "--date")
+    from tasks.tools.tune import TuneRequest, print_summary, run_tuning
+
+    req = TuneRequest(model=model, protocol=protocol.value if protocol else None, source=source, night=date,
+                      trials=trials, minutes=minutes, seed=seed, space=space, metric=metric,
+                      fixed=_params(param), data_dir=data)
+    result = run_tuning(_home(home).root, req, log=lambda line: typer.echo(line, err=True))
+    print_summary(result)
+    _write_json(json_out, result)
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     rows: Annotated[int, typer.Option(min=1000)] = 10_000_000,
     json_out: JsonOpt = None,
     workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default a temp dir).")] = None,
+    days: Annotated[int | None, typer.Option(min=1, help="One landing file spanning N days (default: 10 daily files).")] = None,
 ) -> None:
     """Bare DuckDB CSV->Parquet COPY vs the full ingest+validate path on the same generated log."""
     from tasks.tools.bench_ingest import bench_ingest as run
+    from tasks.tools.bench_ingest import format_result
 
-    result = run(rows, workdir)
-    typer.echo(
-        f"rows={result['rows']:,}  bare={result['bare_seconds']:.2f}s  pipeline={result['pipeline_seconds']:.2f}s  "
-        f"ratio={result['ratio']:.2f}  peak_rss={result['peak_rss_mb']:.0f} MB"
-    )
+    result = run(rows, workdir, days=days)
+    typer.echo(format_result(result))
     _write_json(json_out, result)
 
 
@@ -593,7 +643,7 @@ def _precheck(source: str, path: Path, **days: str | None) -> None:
     """Refuse bad arguments before a flow (and its temporary Prefect server) starts."""
     from tasks.common.config import parse_day
     from tasks.common.profiles import load_profile
-    from tasks.ingest.files import list_input_files
+    from tasks.ingest.landing import list_input_files
 
     load_profile(source)
     for flag, value in days.items():
@@ -602,11 +652,12 @@ def _precheck(source: str, path: Path, **days: str | None) -> None:
     list_input_files(path)
 
 
-def _check_night(source: str, config: Path | None, only: str | None) -> list[str] | None:
-    """The night's config validated and ``--only`` checked against its models, before anything starts."""
-    from tasks.features.bundle import NightConfig
+def _check_night(source: str, config: Path | None, only: str | None, home: str | None) -> list[str] | None:
+    """The night's config (every layer: profile, tuned file, ``--config``) validated and ``--only`` checked
+    against its models, before anything starts."""
+    from tasks.common.night import load_night
 
-    cfg = NightConfig.for_profile(source, config)
+    cfg = load_night(source, config, _home(home))
     models = _split(only)
     if only is not None and not models:
         raise UsageProblem("--only: no model named")
@@ -622,12 +673,6 @@ def _check_model(model: str, flag: str) -> None:
 
     if model not in MODELS:
         raise UsageProblem(f"{flag}: unknown model {model!r}; known: {', '.join(sorted(MODELS))}")
-
-
-def _has_param(flow, name: str) -> bool:
-    import inspect
-
-    return name in inspect.signature(getattr(flow, "fn", flow)).parameters
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -689,11 +734,16 @@ def main(argv: list[str] | None = None) -> None:
         app.rich_markup_mode = None
         bench_app.rich_markup_mode = None
     try:
+        from tasks.common.settings import get_settings
+
+        get_settings()  # a bad CLICKREC_* value: exit 2 naming the variable, whatever the command
         app(args=args, prog_name="clickrec")  # typer's standalone mode: usage errors exit 2 with its message
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, never a traceback
-        if os.environ.get("CLICKREC_DEBUG"):
+        from tasks.common.settings import debug_tracebacks
+
+        if debug_tracebacks():
             raise
         from tasks.common.config import UserInputError
 

@@ -7,13 +7,13 @@ shows what an analyst sees: the leaderboard and three example queries on publish
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 from pathlib import Path
 
 from flows.nightly import backfill, nightly
 from flows.render import console, print_night, print_rows
 from tasks.common.config import Home
+from tasks.common.settings import get_settings
 from tasks.common.sqlfiles import sql
 from tasks.report.query import run_query
 from tasks.tools.synth import write_yoochoose_days
@@ -22,23 +22,25 @@ START = date(2014, 4, 1)
 # The demo shows the whole product in minutes on 2 cores: short training budgets, no refit. The
 # models' accuracy is measured with `clickrec evaluate` on the real data sets, not here.
 DEMO_NIGHT = """\
+[night]
 refit_full = false
-[model_params.gru4rec]
-n_epochs = 3
-[model_params.narm]
-n_epochs = 3
-[model_params.neumf]
+[night.models.gru4rec]
+epochs = 3
+[night.models.narm]
+epochs = 3
+[night.models.neumf]
 epochs = 8
-[model_params.multvae]
+[night.models.multvae]
 epochs = 15
-[model_params.multdae]
+[night.models.multdae]
 epochs = 15
 """
-QUERIES = (
-    ("leaderboard: tonight's P4 figures and gate decisions", "demo/leaderboard"),
-    ("analyst query 1: one user's recommendations", "demo/user_recs"),
-    ("analyst query 2: items similar to the most recommended item", "demo/similar_items"),
-    ("analyst query 3: data volume per day", "demo/quality_trend"),
+QUERIES = (  # files of sql/analyst/, run with their default parameters
+    ("leaderboard: tonight's P4 figures and gate decisions", "analyst/model_leaderboard"),
+    ("champions: the model serving each kind", "analyst/champions"),
+    ("analyst query 1: one user's recommendations", "analyst/user_recommendations"),
+    ("analyst query 2: items similar to the most recommended item", "analyst/similar_items"),
+    ("analyst query 3: data volume and quality per day", "analyst/data_quality_trend"),
 )
 
 
@@ -52,7 +54,8 @@ def run_demo(home: Home, days: int = 7, clicks_per_day: int = 10_000, seed: int 
     console.print(f"{len(paths)} daily files, {(days + 1) * clicks_per_day:,} clicks in {landing}")
 
     console.rule(f"[bold]2. backfill {START} .. {last - timedelta(days=1)}: ingest + validate each day, train once")
-    config = os.environ.get("CLICKREC_NIGHT_CONFIG")
+    chosen = get_settings().night_config
+    config = str(chosen) if chosen else None
     if config is None:
         config = str(home.root / "demo-night.toml")
         Path(config).write_text(DEMO_NIGHT)

@@ -1,13 +1,13 @@
 """Prefect flows for getting data in: one ingest run, and a backfill over a date range.
 
 Orchestration only: which files, in which order, on which task runner. The work is in
-``tasks.ingest.files``. Files of a run are staged and validated concurrently (each in its own scratch
-database); the commit that makes them visible runs once, holding the warehouse's writer slot.
+``tasks.ingest`` (``tasks.ingest.run.ingest`` is the one stage -> commit -> clean-up sequence). Files
+of a run are staged and validated concurrently (each in its own scratch database); the commit that
+makes them visible runs once, holding the warehouse's writer slot.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,18 +18,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.common.config import Home, parse_day
 from tasks.common.profiles import load_profile
-from tasks.ingest.files import (
-    IngestError,
-    IngestReport,
-    cleanup_scratch,
-    commit_run,
-    ingest,
-    ingest_run,
-    list_input_files,
-    new_run_id,
-    resolve_inputs,
-    stage_file,
-)
+from tasks.common.settings import get_settings
+from tasks.ingest.commit import commit_run
+from tasks.ingest.errors import IngestError
+from tasks.ingest.landing import list_input_files, new_run_id
+from tasks.ingest.run import StageJob, ingest, stage_job
+from tasks.ingest.stage import FileReport, cleanup_scratch
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
@@ -46,7 +40,7 @@ def _is_transient(task, task_run, state) -> bool:
 
 
 stage_file_task = task(
-    stage_file, name="stage-and-validate-file", retries=2, retry_delay_seconds=2,
+    stage_job, name="stage-and-validate-file", retries=2, retry_delay_seconds=2,
     retry_condition_fn=_is_transient, cache_policy=NO_CACHE,
 )
 commit_run_task = task(commit_run, name="commit-run", retries=2, retry_delay_seconds=2,
@@ -65,33 +59,27 @@ def files_for_day(files: list[Path], day: date) -> list[Path]:
 
 def task_runner_for_fanout():
     """Threads by default; a Dask cluster when ``CLICKREC_DASK_ADDRESS`` names a scheduler."""
-    address = os.environ.get("CLICKREC_DASK_ADDRESS")
+    settings = get_settings()
+    address = settings.dask_address
     if address:
         from prefect_dask import DaskTaskRunner
 
         return DaskTaskRunner(address=address)
-    return ThreadPoolTaskRunner(max_workers=int(os.environ.get("CLICKREC_WORKERS", "2")))
+    return ThreadPoolTaskRunner(max_workers=settings.workers)
 
 
-def _ingest_run(home: Home, source: str, files: list[Path], day: date | None, run_id: str, strict: bool,
-                allow_outside_links: bool) -> IngestReport:
-    profile = load_profile(source)
-    inputs = resolve_inputs(files, allow_outside_links)
-    whole_day = day is not None and len(inputs) == 1
-    with ingest_run(home, run_id):
-        futures = [stage_file_task.submit(lf.resolved, profile, home, run_id, day, None, whole_day, strict,
-                                          lf.link_path) for lf in inputs]
-        reports = []
-        try:
-            for fut in futures:
-                reports.append(fut.result())
-            days = commit_run_task(home, run_id, profile, day, reports)
-        finally:
-            for fut in futures:  # a failed sibling must not leave scratch files behind
-                if fut.state.is_completed():
-                    cleanup_scratch([fut.result()])
-    return IngestReport(run_id=run_id, profile=profile.name, day=str(day) if day else None,
-                        files=reports, days_written=days)
+def stage_concurrently(jobs: list[StageJob]) -> list[FileReport]:
+    """Stage a run's files as concurrent Prefect tasks (each retried on transient I/O); a failed
+    file leaves no sibling's scratch files behind."""
+    futures = [stage_file_task.submit(job) for job in jobs]
+    try:
+        return [fut.result() for fut in futures]
+    except BaseException:
+        for fut in futures:
+            fut.wait()
+            if fut.state.is_completed():
+                cleanup_scratch([fut.result()])
+        raise
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
@@ -106,7 +94,9 @@ def ingest_flow(source: str, path: str, day: str | None = None, home: str | None
     files = list_input_files(Path(path))
     if d is not None:
         files = files_for_day(files, d)
-    return _ingest_run(h, source, files, d, new_run_id("ingest"), strict, allow_outside_links).to_dict()
+    return ingest(h, load_profile(source), files, day=d, run_id=new_run_id("ingest"), strict=strict,
+                  allow_outside_links=allow_outside_links, stage_all=stage_concurrently,
+                  commit=commit_run_task).to_dict()
 
 
 @task(name="ingest-day", cache_policy=NO_CACHE)

@@ -95,6 +95,7 @@ def print_status(st: dict) -> None:
     console.print(_table("quarantine", st["quarantine"]))
     console.print(_table("last ingest runs", st["runs"]))
     console.print(_table("last nights (model versions by gate decision)", st.get("nights", [])))
+    console.print(_table("failed flow runs", st.get("failures", [])))
     console.print(_table("disk use under the home folder", st.get("disk", [])))
 
 
@@ -130,5 +131,9 @@ def print_night(result: dict) -> None:
     console.print(f"stage seconds: {stages}")
     for n in result.get("notes", []):
         console.print(Text(f"note: {clean(n)}"))
+    removed = {k: v for k, v in (result.get("retention") or {}).items() if k != "skipped"}
+    if removed:
+        console.print(Text("retention removed: " + ", ".join(
+            f"{folder} {v['removed']} ({v['mb']} MB)" for folder, v in removed.items())))
     if result.get("report"):
         console.print(Text(f"report: {result['report']}"))

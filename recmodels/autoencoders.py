@@ -26,8 +26,8 @@ paper's pairwise losses and AdaGrad (Adam here).
 AutoRec — Sedhain, Menon, Sanner, Xie, "AutoRec: Autoencoders Meet Collaborative Filtering", WWW
 2015. Implemented: I-AutoRec (an item's column of the user x item matrix is one sample; default)
 and U-AutoRec (``variant="user"``); sigmoid encoder, identity decoder, squared loss on *observed
-entries only*, L2 weight decay lambda/2 (||W||^2 + ||V||^2); 500 hidden units; unobserved
-user/item in the rating task predicted as the default 3 and outputs clipped to [1, 5].
+entries only*, L2 weight decay lambda/2 (||W||^2 + ||V||^2); 500 hidden units. Left out: the
+paper's rating-prediction protocol (RMSE on explicit ratings; nothing here predicts ratings).
 Adaptation to implicit top-N: the matrix is binary, so "observed only" would fit the constant 1;
 the loss is taken over the observed entries plus ``num_neg`` uniformly sampled zeros per observed
 entry (redrawn every step; ``num_neg=0`` gives the full dense loss). Scoring of I-AutoRec: the
@@ -47,7 +47,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -179,7 +178,7 @@ class MultVAEConfig:
     lr: float = 1e-3
     batch_size: int = 128
     epochs: int = 200
-    patience: int = 20
+    patience: int | None = 20  # evaluations without a new best before stopping; None: no early stopping
     eval_every: int = 1
     # the paper's model-selection metric; with one held-out item per user it is also a smoother
     # early-stopping signal than NDCG@10 (a target ranked 11th-100th still counts)
@@ -243,8 +242,10 @@ class MultVAE(TorchUserModel):
             loss = loss + self.config.l2 * self.module.weight_sq()
         return loss
 
-    def _on_step(self) -> dict[str, float]:
+    def _on_step(self) -> None:
         self._steps += 1
+
+    def end_epoch(self) -> dict[str, float]:
         return {"beta": self.beta()} if self.variational else {}
 
     def _score(self, users: torch.Tensor, history: SparseRows | None) -> torch.Tensor:
@@ -329,7 +330,7 @@ class CDAEConfig:
     lr: float = 1e-3
     batch_size: int = 128
     epochs: int = 200
-    patience: int = 20
+    patience: int | None = 20  # evaluations without a new best before stopping; None: no early stopping
     eval_every: int = 1
     valid_metric: str = "NDCG@10"
     weight_decay: float = 0.0
@@ -432,7 +433,7 @@ class AutoRecConfig:
     lr: float = 1e-3
     batch_size: int = 128
     epochs: int = 200
-    patience: int = 20
+    patience: int | None = 20  # evaluations without a new best before stopping; None: no early stopping
     eval_every: int = 1
     valid_metric: str = "NDCG@10"
     weight_decay: float = 0.0
@@ -572,67 +573,3 @@ class AutoRec(TorchUserModel):
         model = super().load(directory, n_items=n_items, n_users=n_users, device=device)
         model._refresh_codes()
         return model
-
-
-def autorec_rating_rmse(
-    ratings: str | Path | tuple[np.ndarray, np.ndarray, np.ndarray],
-    seed: int = 0,
-    hidden: int = 500,
-    l2: float = 300.0,  # from the paper's grid; ml-100k: 1 -> 1.02, 100 -> 0.954, 300 -> 0.930, 1000 -> 0.997
-    epochs: int = 100,
-    lr: float = 3e-3,
-    batch_size: int = 64,
-    device: str | torch.device | None = None,
-) -> float:
-    """I-AutoRec rating RMSE on a 90/10 random split (the paper's rating-prediction protocol).
-
-    ``ratings``: a RecBole ``.inter`` / tab-separated file with ``user, item, rating`` as the first
-    three columns (header skipped), or ``(users, items, ratings)`` arrays. The loss is the paper's:
-    squared error on observed ratings only + lambda/2 weight decay. Test pairs whose user or item
-    has no training rating are predicted as 3 (the paper's default), predictions clipped to [1, 5].
-    """
-    from recmodels.device import autocast, pick_device, seed_everything
-
-    if isinstance(ratings, (str, Path)):
-        raw = np.loadtxt(ratings, delimiter="\t", skiprows=1, usecols=(0, 1, 2))
-        users_raw, items_raw, vals = raw[:, 0].astype(np.int64), raw[:, 1].astype(np.int64), raw[:, 2]
-    else:
-        users_raw, items_raw, vals = (np.asarray(a) for a in ratings)
-    _, u = np.unique(users_raw, return_inverse=True)
-    _, i = np.unique(items_raw, return_inverse=True)
-    vals = vals.astype(np.float32)
-    n_users, n_items = int(u.max()) + 1, int(i.max()) + 1
-    rng = np.random.default_rng(seed)
-    test = rng.random(len(u)) < 0.1
-    dev = pick_device(device)
-    gen = seed_everything(seed)
-
-    # I-AutoRec: an item's ratings column is one sample (items x users)
-    train = sp.csr_matrix((vals[~test], (i[~test], u[~test])), shape=(n_items, n_users))
-    samples = DeviceCSR(train, dev)
-    observed = DeviceCSR(sp.csr_matrix((np.ones((~test).sum(), np.float32), (i[~test], u[~test])), shape=(n_items, n_users)), dev)
-    net = _AutoRecNet(n_users, hidden).to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    active = torch.nonzero(samples.row_lengths() > 0).squeeze(1)
-    for _ in range(epochs):
-        perm = active[torch.randperm(len(active), generator=gen).to(dev)]
-        for start in range(0, len(perm), batch_size):
-            rows = perm[start : start + batch_size]
-            rs = samples.sparse_rows(rows)
-            r, mask = rs.dense(), observed.dense_rows(rows)
-            with autocast(dev):
-                loss = masked_squared_error(net(rs), r, mask) + 0.5 * l2 * net.weight_sq() / len(active)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    net.eval()
-    with torch.no_grad():
-        ti, tu = torch.from_numpy(i[test]).to(dev), torch.from_numpy(u[test]).to(dev)
-        rec = net(samples.sparse_rows(torch.arange(n_items, device=dev))).float()  # [items, users]
-        pred = rec[ti, tu].clamp(1.0, 5.0)
-        seen_u = torch.zeros(n_users, dtype=torch.bool, device=dev)
-        seen_u[torch.from_numpy(u[~test]).to(dev)] = True
-        seen_i = samples.row_lengths() > 0
-        pred = torch.where(seen_u[tu] & seen_i[ti], pred, torch.full_like(pred, 3.0))
-        truth = torch.from_numpy(vals[test]).to(dev)
-        return float(torch.sqrt(((pred - truth) ** 2).mean()))

@@ -136,6 +136,19 @@ def _one_line(exc: Exception) -> str:
     return s.splitlines()[0] if s else type(exc).__name__
 
 
+# Checkpoints written before the one Trainer spelled GRU4Rec's / NARM's training settings the official
+# code's way, with patience 0 for "no early stopping": read them under today's names (the settings
+# only drive training; a loaded model scores with its weights).
+_RENAMED = {"n_epochs": "epochs", "learning_rate": "lr"}
+
+
+def _current_spelling(cfg: dict[str, Any]) -> dict[str, Any]:
+    out = {_RENAMED.get(k, k): v for k, v in cfg.items() if not (k in _RENAMED and _RENAMED[k] in cfg)}
+    if out.get("patience") == 0:
+        out["patience"] = None
+    return out
+
+
 def validate_meta(
     directory: Path,
     meta: dict[str, Any],
@@ -172,6 +185,7 @@ def validate_meta(
     cfg = meta.get("config")
     if not isinstance(cfg, dict):
         raise CheckpointError(f"{where}: config must be an object, not {type(cfg).__name__}")
+    cfg = _current_spelling(cfg)
     hints = typing.get_type_hints(config_cls)
     fields = {f.name for f in dataclasses.fields(config_cls)}
     extra = sorted(set(cfg) - fields)

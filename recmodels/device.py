@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 
 import torch
 
 
-def pick_device(override: str | torch.device | None = None) -> torch.device:
-    """``override`` > ``CLICKREC_DEVICE`` env > cuda if available > cpu."""
-    choice = override or os.environ.get("CLICKREC_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` when given, else cuda if available, else cpu. recmodels reads no environment: the
+    pipeline passes its setting (``CLICKREC_DEVICE``, ``tasks.common.settings``) down as ``device``."""
+    choice = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
 
 

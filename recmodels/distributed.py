@@ -3,7 +3,8 @@
 The network, losses, annealing schedule and batch order are the ones of ``recmodels.autoencoders``:
 a ``MultVAE`` / ``MultDAE`` instance builds the net (``_build``), the user set (``_prepare``) and
 the *global* batches (``_epoch_batches`` on the same seeded generator as ``fit``), so one process
-here walks exactly the batches of ``MultVAE.fit``. With ``W`` processes every rank draws the same
+here walks exactly the batches of ``MultVAE.fit`` — through the same ``Trainer``, with the model's
+hooks wrapped (``_DataParallel``). With ``W`` processes every rank draws the same
 global batch and keeps its strided share ``batch[rank::W]`` (DistributedSampler's split, applied
 per batch), so the union of the ranks' shards is the single-process batch.
 
@@ -23,8 +24,8 @@ Pure torch: no prefect / duckdb here; the launchers are in ``tasks/tools/train_d
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import scipy.sparse as sp
@@ -34,9 +35,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from recmodels.autoencoders import MultDAE, MultVAE, gaussian_kl, multinomial_nll_sparse
+from recmodels.base import Step
 from recmodels.data import Interactions
-from recmodels.device import autocast, seed_everything
-from recmodels.user_training import DeviceCSR
+from recmodels.device import autocast
+from recmodels.trainer import Trainer
 
 DDP_MODELS: dict[str, type[MultVAE]] = {"multvae": MultVAE, "multdae": MultDAE}
 # Offset between the ranks' RNG streams for dropout / VAE noise (any large odd number; rank 0 keeps
@@ -65,12 +67,12 @@ class DDPResult:
         return out
 
 
-def rank_device(backend: str) -> torch.device:
-    """nccl: this process's GPU (``LOCAL_RANK``, set by torchrun / the local launcher); gloo: the CPU."""
+def rank_device(backend: str, local_rank: int = 0) -> torch.device:
+    """nccl: this process's GPU (``local_rank``: the launcher's ``LOCAL_RANK``, read by the caller, since
+    recmodels reads no environment); gloo: the CPU."""
     if backend == "nccl":
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return torch.device("cuda", local)
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
     return torch.device("cpu")
 
 
@@ -108,20 +110,73 @@ def _scaled_rank_loss(
     return loss, per_user.detach().float() * n_local, reg.detach().float()
 
 
+class _DataParallel:
+    """The ``TrainedModel`` hooks of Mult-VAE / Mult-DAE with the module wrapped in DDP: the set-up is
+    the model's own (``begin_fit``: seed, net, warm start, user set, Adam), then the rank's own noise
+    stream and the wrapper; each step trains on the rank's share of the global batch. Mixed in
+    before the model class, so ``Trainer.fit`` runs it like any model."""
+
+    rank: int = 0
+    world: int = 1
+
+    def begin_fit(self, train: Interactions, warm_from: Path | None) -> None:
+        super().begin_fit(train, warm_from)  # type: ignore[misc]
+        self.net: nn.Module = self.module
+        self.step_losses: list[torch.Tensor] = []
+        self.batch_sizes: list[int] = []
+        if self.rank > 0:
+            torch.manual_seed(self.seed + _RANK_SEED_STRIDE * self.rank)  # independent dropout / VAE noise per rank
+        if dist.is_available() and dist.is_initialized():
+            dev = self.device
+            ids = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else None
+            self.net = DistributedDataParallel(self.module, device_ids=ids)
+
+    def train_step(self, batch: tuple[torch.Tensor]) -> Step:
+        (users,) = batch
+        n_global = len(users)
+        with autocast(self.device):
+            loss, local_sum, reg = _scaled_rank_loss(self, self.net, shard(users, self.rank, self.world), n_global, self.world)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # DDP: gradients averaged over ranks here
+        self.optimizer.step()
+        self._on_step()  # annealing step counter, identical on every rank
+        if self.net is not self.module:
+            dist.all_reduce(local_sum)  # sum of per-user losses over the global batch
+        # kept as tensors: no host sync per step (keeps the GPU queue full, as fit does)
+        global_loss = local_sum / n_global + reg
+        self.step_losses.append(global_loss)
+        self.batch_sizes.append(n_global)
+        return Step(global_loss * n_global, n_global, n_global)
+
+
+class _DataParallelMultVAE(_DataParallel, MultVAE):
+    pass
+
+
+class _DataParallelMultDAE(_DataParallel, MultDAE):
+    pass
+
+
+_WRAPPED: dict[str, type[MultVAE]] = {"multvae": _DataParallelMultVAE, "multdae": _DataParallelMultDAE}
+
+
 def train_mult_ddp(
     train: Interactions | sp.csr_matrix,
     model_name: str = "multvae",
     config: Any = None,
     seed: int = 0,
     device: str | torch.device | None = None,
+    warm_from: str | Path | None = None,
+    local_rank: int = 0,
 ) -> DDPResult:
     """Train Mult-VAE / Mult-DAE for ``config.epochs`` epochs, data-parallel over the process group.
 
     Call it in every process of an initialised ``torch.distributed`` group (gloo on CPU, nccl on
     CUDA: ``tasks/tools/train_ddp.py`` sets one up, or torchrun does); without a group it runs as one
     process and equals ``MultVAE.fit`` without validation. ``config.batch_size`` is the *global*
-    batch size. No validation / early stopping here: every epoch is run (evaluate the returned
-    model afterwards). Returns the global per-step losses on every rank, the model on rank 0.
+    batch size. The loop is ``recmodels.trainer.Trainer`` (``warm_from`` as in any fit); no
+    validation / early stopping here: every epoch is run (evaluate the returned model afterwards).
+    Returns the global per-step losses on every rank, the model on rank 0.
     """
     if model_name not in DDP_MODELS:
         raise ValueError(f"DDP training supports {sorted(DDP_MODELS)}, not {model_name!r}")
@@ -129,55 +184,15 @@ def train_mult_ddp(
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     if device is None:
-        device = rank_device(dist.get_backend()) if distributed else torch.device("cpu")
-    model = DDP_MODELS[model_name](config=config, device=device, seed=seed)
-    cfg = model.config
-
-    # Same set-up as TorchUserModel.fit: same seed -> same init on every rank and the same generator
-    # for the batch permutation (DDP also broadcasts rank 0's weights, so init could differ anyway).
-    gen = seed_everything(seed)
-    n_users, n_items = matrix.shape
-    model.n_users, model.n_items = n_users, n_items
-    model.module = model._build(n_users, n_items).to(model.device)
-    model._train = DeviceCSR(matrix, model.device)
-    model._prepare(Interactions(matrix))
-    if rank > 0:
-        torch.manual_seed(seed + _RANK_SEED_STRIDE * rank)  # independent dropout / VAE noise per rank
-    net: nn.Module = model.module
-    if distributed:
-        dev = model.device
-        ids = (
-            [dev.index if dev.index is not None else torch.cuda.current_device()]
-            if dev.type == "cuda"
-            else None
-        )
-        net = DistributedDataParallel(model.module, device_ids=ids)
-    optimizer = model._make_optimizer()  # same parameters whether wrapped or not
-
-    losses: list[torch.Tensor] = []
-    sizes: list[int] = []
-    net.train()
-    for _ in range(cfg.epochs):
-        for (batch,) in model._epoch_batches(gen):
-            n_global = len(batch)
-            with autocast(model.device):
-                loss, local_sum, reg = _scaled_rank_loss(
-                    model, net, shard(batch, rank, world), n_global, world
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # DDP: gradients averaged over ranks here
-            optimizer.step()
-            model._on_step()  # annealing step counter, identical on every rank
-            if distributed:
-                dist.all_reduce(local_sum)  # sum of per-user losses over the global batch
-            # kept as tensors: no host sync per step (keeps the GPU queue full, as fit does)
-            losses.append(local_sum / n_global + reg)
-            sizes.append(n_global)
-    model.module.eval()
+        device = rank_device(dist.get_backend(), local_rank) if distributed else torch.device("cpu")
+    model = _WRAPPED[model_name](config=config, device=device, seed=seed)
+    model.rank, model.world = rank, world
+    Trainer(model.config.epochs).fit(model, Interactions(matrix), None, warm_from)
     max_diff = _weight_divergence(model.module) if distributed else 0.0
+    losses = model.step_losses
     return DDPResult(
         losses=[float(v) for v in torch.stack(losses).cpu()] if losses else [],
-        batch_sizes=sizes,
+        batch_sizes=list(model.batch_sizes),
         world_size=world,
         max_weight_diff=max_diff,
         model=model if rank == 0 else None,

@@ -57,9 +57,8 @@ official code keeps the bias in a second table (effect: negligible, no gradient 
 
 from __future__ import annotations
 
-import logging
 import math
-import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from recmodels.base import FitReport, SessionRecommender
+from recmodels.base import SessionRecommender, Step, TrainedModel
 from recmodels.checkpoint import CheckpointError, check_shapes, grow_rows, load_checkpoint, validate_meta
 from recmodels.data import Sessions
 from recmodels.device import autocast, seed_everything
@@ -81,13 +80,14 @@ from recmodels.session_batching import (
     validation_mrr,
 )
 
-log = logging.getLogger(__name__)
 LOSSES = ("cross-entropy", "bpr-max", "top1-max", "bpr", "top1")
 
 
 @dataclass
 class GRU4RecConfig:
-    """Hyperparameters (names as in the official code). Defaults = official RSC15 cross-entropy settings."""
+    """Hyperparameters (names as in the official code, but the training settings spelled as every model
+    spells them: ``epochs``, ``lr``, ``batch_size``, ``patience``). Defaults = official RSC15
+    cross-entropy settings."""
 
     layers: list[int] = field(default_factory=lambda: [100])
     loss: str = "cross-entropy"
@@ -97,7 +97,7 @@ class GRU4RecConfig:
     sample_cache_max_size: int = 10_000_000  # negatives pre-generated per block: this many ids
     dropout_p_embed: float = 0.0
     dropout_p_hidden: float = 0.4
-    learning_rate: float = 0.2
+    lr: float = 0.2  # the official code's learning_rate
     momentum: float = 0.2
     optimizer: str = "adagrad"  # "adagrad" (Adagrad + momentum, official) | "adam"
     bpreg: float = 1.0  # score regularisation of BPR-max
@@ -105,8 +105,8 @@ class GRU4RecConfig:
     logq: float = 1.0  # > 0: cross-entropy logQ sampling correction weight
     constrained_embedding: bool = True
     embedding: int = 0  # > 0: separate input embedding of this size (when not constrained)
-    n_epochs: int = 10
-    patience: int = 0  # > 0 and a validation set: stop after this many epochs without MRR@20 gain
+    epochs: int = 10  # the official code's n_epochs
+    patience: int | None = None  # validation MRR@20 evaluations without a new best before stopping; None: never
 
     def __post_init__(self) -> None:
         self.layers = [int(x) for x in self.layers]
@@ -120,30 +120,6 @@ class GRU4RecConfig:
 def _f32(R: torch.Tensor) -> torch.Tensor:
     """Losses run in float32 at least (scores may be bf16 under CUDA autocast)."""
     return R if R.dtype in (torch.float32, torch.float64) else R.float()
-
-
-def xe_loss(R: torch.Tensor, col_bias: torch.Tensor, target_col: torch.Tensor) -> torch.Tensor:
-    """Sampled softmax cross-entropy, summed over rows: -log softmax(R_i + col_bias)[i].
-
-    ``col_bias`` carries the logQ correction (-logq * log Q(item)) and -inf for idle columns;
-    ``target_col`` is ``arange(B)`` with -100 for idle rows (ignored).
-    """
-    return F.cross_entropy(_f32(R) + col_bias, target_col, ignore_index=-100, reduction="sum")
-
-
-def xe_loss_unique(
-    Ru: torch.Tensor, log_w: torch.Tensor, tgt_pos: torch.Tensor, tgt_bias: torch.Tensor, row_w: torch.Tensor
-) -> torch.Tensor:
-    """:func:`xe_loss` computed on the distinct items of the step only (what training runs).
-
-    ``Ru`` [B, U] = scores of the U distinct output items; ``log_w[u]`` = log of the summed
-    exp(col_bias) of all columns holding item u (-inf for padding), so that
-    sum_j exp(R_ij + col_bias_j) = sum_u exp(Ru_iu + log_w_u); ``tgt_pos[i]`` = the distinct
-    position of row i's target; ``tgt_bias[i]`` = its column's bias; ``row_w`` = 0 for idle rows.
-    """
-    Ru = _f32(Ru)
-    lse = torch.logsumexp(Ru + log_w, 1)
-    return ((lse - Ru.gather(1, tgt_pos[:, None])[:, 0] - tgt_bias) * row_w).sum()
 
 
 def _neg_softmax(R: torch.Tensor, neg_mask: torch.Tensor) -> torch.Tensor:
@@ -237,16 +213,16 @@ class _RowOptimizer:
             acc.addcmul_(g, g)
             denom = acc.add(self.eps).sqrt_()
             if cfg.momentum > 0:
-                mom.mul_(cfg.momentum).addcdiv_(g, denom, value=-cfg.learning_rate)
+                mom.mul_(cfg.momentum).addcdiv_(g, denom, value=-cfg.lr)
                 w.add_(mom)
             else:
-                w.addcdiv_(g, denom, value=-cfg.learning_rate)
+                w.addcdiv_(g, denom, value=-cfg.lr)
         else:
             self.t += 1
             b1, b2 = 0.9, 0.999
             mom.lerp_(g, 1 - b1)
             acc.mul_(b2).addcmul_(g, g, value=1 - b2)
-            lr = cfg.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+            lr = cfg.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
             w.addcdiv_(mom, acc.sqrt().add_(self.eps), value=-lr)
         self.state.index_copy_(0, uniq, st)
 
@@ -332,10 +308,10 @@ class _DenseOptimizer:
             torch._foreach_sqrt_(denom)
             if cfg.momentum > 0:
                 torch._foreach_mul_(self.mom, cfg.momentum)
-                torch._foreach_addcdiv_(self.mom, grads, denom, value=-cfg.learning_rate)
+                torch._foreach_addcdiv_(self.mom, grads, denom, value=-cfg.lr)
                 torch._foreach_add_(self.params, self.mom)
             else:
-                torch._foreach_addcdiv_(self.params, grads, denom, value=-cfg.learning_rate)
+                torch._foreach_addcdiv_(self.params, grads, denom, value=-cfg.lr)
         else:
             self.t += 1
             b1, b2 = 0.9, 0.999
@@ -344,7 +320,7 @@ class _DenseOptimizer:
             torch._foreach_addcmul_(self.acc, grads, grads, value=1 - b2)
             denom = torch._foreach_sqrt(self.acc)
             torch._foreach_add_(denom, self.eps)
-            lr = cfg.learning_rate * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+            lr = cfg.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
             torch._foreach_addcdiv_(self.params, self.mom, denom, value=-lr)
 
 
@@ -440,7 +416,7 @@ class GRU4RecNet(torch.nn.Module):
         return out
 
 
-class GRU4Rec(SessionRecommender):
+class GRU4Rec(TrainedModel, SessionRecommender):
     """GRU4Rec session model (see module docstring)."""
 
     name = "gru4rec"
@@ -464,6 +440,9 @@ class GRU4Rec(SessionRecommender):
         # dense optimiser state (Adagrad accumulators / momentum, Adam moments), kept for warm starts
         self._dense_opt: _DenseOptimizer | None = None
         self._pending_dense: dict[str, torch.Tensor] | None = None
+        # set up by begin_fit for the Trainer, released by end_fit
+        self._steps: _EpochTrainer | None = None
+        self._schedule: ParallelSchedule | None = None
 
     # --- construction / persistence ------------------------------------------------------------
     def _build(self, n_items: int) -> None:
@@ -612,57 +591,46 @@ class GRU4Rec(SessionRecommender):
             n_in = h
         return 3.0 * (out + gru)
 
-    def fit(self, train: Sessions, valid: Sessions | None = None) -> FitReport:
+    def begin_fit(self, train: Sessions, warm_from: Path | None) -> None:
+        """Fresh weights (or the checkpoint's, with its support and optimiser state), the epoch's
+        session-parallel layout (the same every epoch: sessions in start-time order) and the step state."""
         cfg = self.config
         seed_everything(self.seed)
         self._build(train.n_items)
-        if (warm := self._warm_model(n_items=train.n_items)) is not None:
-            self._copy_warm(self, warm.state_dict())  # weights, support and optimiser state
-        report = FitReport()
-        best_score, best_state, bad = -1.0, None, 0
-        t_start = time.perf_counter()
-        sched = session_parallel_schedule(
+        if warm_from is not None:  # weights, support and optimiser state
+            self._copy_warm(self, self._load_warm(warm_from, n_items=train.n_items).state_dict(), warm_from)
+        self._schedule = session_parallel_schedule(
             train.offsets, cfg.batch_size, session_order(train.offsets, train.times)
         )
-        trainer = _EpochTrainer(self, train, manual=self._manual_backward)
-        self.support = self.support | trainer.support
+        steps = _EpochTrainer(self, train, manual=self._manual_backward)
+        self.support = self.support | steps.support
         if self._pending_dense is not None:  # a warm start continues the dense optimiser too
-            self._set_dense_state(trainer.dense_opt, self._pending_dense)
-            trainer.row_opt.t = trainer.dense_opt.t
+            self._set_dense_state(steps.dense_opt, self._pending_dense)
+            steps.row_opt.t = steps.dense_opt.t
             self._pending_dense = None
-        self._dense_opt = trainer.dense_opt
-        for epoch in range(cfg.n_epochs):
-            t0 = time.perf_counter()
-            epoch_loss = trainer.run_epoch(sched)
-            rec: dict[str, float] = {
-                "epoch": epoch + 1,
-                "loss": epoch_loss,
-                "seconds": time.perf_counter() - t0,
-            }
-            report.epochs = epoch + 1
-            report.train_events += sched.n_events
-            if not math.isfinite(epoch_loss):
-                raise FloatingPointError(f"GRU4Rec: loss became {epoch_loss} in epoch {epoch + 1}")
-            if valid is not None:
-                met = validation_mrr(self, valid)
-                rec.update({f"valid_{k}": v for k, v in met.items()})
-                if met["MRR@20"] > best_score:
-                    best_score, bad = met["MRR@20"], 0
-                    best_state = {k: v.clone() for k, v in self.state_dict().items()}
-                    report.best_epoch = epoch + 1
-                    report.valid_metrics = dict(met)
-                else:
-                    bad += 1
-            report.history.append(rec)
-            log.info("gru4rec epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in rec.items()})
-            if valid is not None and cfg.patience > 0 and bad >= cfg.patience:
-                break
-        if best_state is not None:
-            self.load_state_dict(best_state)
-        else:
-            report.best_epoch = report.epochs
-        report.train_seconds = time.perf_counter() - t_start
-        return report
+        self._dense_opt = steps.dense_opt
+        self._steps = steps
+
+    def train_batches(self) -> Iterator[_Block]:
+        """The epoch's blocks of session-parallel steps (the hidden state starts at zero)."""
+        return self._steps.blocks(self._schedule)
+
+    def train_step(self, batch: _Block) -> Step:
+        """The block's steps (the hand-written fast step, or autograd for the other configurations)."""
+        return self._steps.step(batch)
+
+    def validate(self, valid: Sessions) -> dict[str, float]:
+        return validation_mrr(self, valid)
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        return self.state_dict()  # weights, support and optimiser state, already copies
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        self.load_state_dict(state)
+
+    def end_fit(self, train: Sessions) -> None:
+        self._steps = None
+        self._schedule = None
 
     # --- inference -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -712,6 +680,33 @@ class GRU4Rec(SessionRecommender):
         return asdict(self.config)
 
 
+@dataclass
+class _Block:
+    """A block of up to 1024 session-parallel steps, prepared vectorised (``_EpochTrainer._prepare``):
+    per step ``k`` the slots' reset masks, the distinct output rows ``uniq[k]`` and where inputs /
+    outputs / targets sit among them, the cross-entropy's log-weights, and the dropout masks."""
+
+    K: int  # steps
+    events: int  # predictions (non-idle slots)
+    idle: torch.Tensor  # bool [K, B]
+    live: torch.Tensor  # float [K, B]: 1 for a slot with an event
+    keep: torch.Tensor  # float [K, B, 1]: 0 where a new session starts (state reset)
+    partial: list[bool]  # steps with idle slots (end of the epoch)
+    uniq: torch.Tensor | None = None
+    inv_in: torch.Tensor | None = None
+    inv_out: torch.Tensor | None = None
+    inv_tgt: torch.Tensor | None = None
+    uniq_e: torch.Tensor | None = None
+    inv_e: torch.Tensor | None = None
+    lw: torch.Tensor | None = None
+    lw_tgt: torch.Tensor | None = None
+    cb_t: torch.Tensor | None = None
+    wB: torch.Tensor | None = None
+    colmask: torch.Tensor | None = None
+    drop_e: torch.Tensor | None = None
+    drop_h: list[torch.Tensor | None] = field(default_factory=list)
+
+
 class _EpochTrainer:
     """The training step loop of one GRU4Rec model (state: optimisers, sampler, constants).
 
@@ -753,134 +748,184 @@ class _EpochTrainer:
         # backward pass (no autograd graph per step); other configurations use autograd
         can = cfg.loss == "cross-entropy" and m.E3 is None
         self.manual = can if manual is None else (manual and can)
+        d = cfg.layers[-1]
+        self.n_in = d if cfg.constrained_embedding else (cfg.embedding if cfg.embedding > 0 else 3 * cfg.layers[0])
+        self.H: list[torch.Tensor] = []
 
     def _dropout_masks(self, K: int, width: int, p: float) -> torch.Tensor | None:
         if p <= 0:
             return None
         return (torch.rand(K, self.cfg.batch_size, width, device=self.dev) >= p).float().div_(1.0 - p)
 
-    def run_epoch(self, sched: ParallelSchedule) -> float:
-        cfg, m, dev = self.cfg, self.m, self.dev
-        B, S, d = cfg.batch_size, cfg.n_sample, cfg.layers[-1]
-        xe = cfg.loss == "cross-entropy"
-        scratch = self.n
-        H = [torch.zeros(B, h, device=dev) for h in cfg.layers]
-        loss_sum = torch.zeros((), device=dev)
-        n_in = d if cfg.constrained_embedding else (cfg.embedding if cfg.embedding > 0 else 3 * cfg.layers[0])
+    def blocks(self, sched: ParallelSchedule) -> Iterator[_Block]:
+        """One epoch: the hidden state starts at zero, then each block of steps is prepared in turn."""
+        self.H = [torch.zeros(self.cfg.batch_size, h, device=self.dev) for h in self.cfg.layers]
         for a in range(0, sched.n_steps, self.block):
-            b = min(a + self.block, sched.n_steps)
-            K = b - a
-            inp = sched.inputs[a:b]
-            idle = inp < 0
-            safe = np.where(idle, 0, inp)
-            in_items = torch.from_numpy(np.where(idle, 0, self.items[safe])).to(dev)
-            tgt_items = torch.from_numpy(np.where(idle, 0, self.items[np.where(idle, 0, inp + 1)])).to(dev)
-            idle_t = torch.from_numpy(idle).to(dev)
-            live = (~idle_t).float()
-            keep = (~torch.from_numpy(sched.reset[a:b]).to(dev)).float()[:, :, None]
-            partial = idle.any(axis=1).tolist()  # host-side flags, known before the loop
-            samples = self.sampler.sample((K, S)) if S > 0 else tgt_items[:, :0]
-            # the output table's rows of a step: [inputs (constrained only) | targets | negatives]
-            parts = ([in_items] if m.E is None else []) + [tgt_items, samples]
-            uniq, inv = coalesce_rows(torch.cat(parts, 1), scratch)
-            off = B if m.E is None else 0
-            inv_in = inv[:, :B] if m.E is None else None
-            inv_out = inv[:, off:]
-            inv_tgt = inv[:, off : off + B]
-            if m.E is not None:
-                uniq_e, inv_e = coalesce_rows(in_items, scratch)
-            if xe:
-                # log of the summed correction weights of the columns sharing an item: the softmax
-                # over all B+S columns equals a softmax over the distinct items with these offsets
-                cb_t = self.logq_tgt[tgt_items] if cfg.logq > 0 else torch.zeros(K, B, device=dev)
-                cb_s = self.logq_smp[samples] if cfg.logq > 0 else torch.zeros(K, S, device=dev)
-                w = torch.cat([torch.exp(cb_t) * live, torch.exp(cb_s)], 1)
-                lw = torch.log(torch.zeros(uniq.shape, device=dev).scatter_add_(1, inv_out, w))
-                cb_t = cb_t * live  # constant offset of the reported loss; 0 on idle rows
-                lw_tgt = lw.gather(1, inv_tgt)
-                wB = live / B  # official: summed loss / batch_size
-                tgt_ls = torch.zeros(K, B, device=dev)
-            else:
-                colmask = torch.cat([live, torch.ones(K, S, device=dev)], 1)
-            drop_e = self._dropout_masks(K, n_in, cfg.dropout_p_embed)
-            drop_h = [self._dropout_masks(K, h, cfg.dropout_p_hidden) for h in cfg.layers]
-            if self.manual:
-                # per-step views made once per block (unbind), not by one indexing op per tensor per step
-                nones = [None] * K
-                steps = zip(
-                    keep.unbind(0), uniq.unbind(0), inv_in.unbind(0), inv_tgt[:, :, None].unbind(0),
-                    lw.unbind(0), wB[:, :, None].unbind(0),
-                    nones if drop_e is None else drop_e.unbind(0),
-                    zip(*[nones if dm is None else dm.unbind(0) for dm in drop_h], strict=True),
-                    strict=True,
-                )  # fmt: skip
-                gathered = []
-                for kp, un, ii, it, lwt, wbt, de, dh in steps:
-                    H = self._manual_step(H, kp, un, ii, it, lwt, wbt, gathered, de, list(dh))
-                tgt_ls = torch.stack(gathered)
-                loss_sum += (torch.where(idle_t, 0.0, lw_tgt - cb_t - tgt_ls) * wB).sum()
-                continue
-            for t in range(K):
-                H = [h * keep[t] for h in H]  # new session in the slot -> zero state
-                st = m.W3.index_select(0, uniq[t])  # [U, 3, d+1]: weights + optimiser state
-                Gu = st[:, 0]
-                if not xe:
-                    Gu.requires_grad_()
-                if m.E is None:
-                    # own leaf for the B input rows (read from the gathered block): its small gradient
-                    # is added into Gu's below, cheaper than autograd scattering into a zero [U, d+1]
-                    x = xl = Gu.detach().index_select(0, inv_in[t])[:, :d].requires_grad_()
-                else:
-                    st_e = m.E3.index_select(0, uniq_e[t])
-                    Ge = st_e[:, 0].requires_grad_()
-                    x = Ge.index_select(0, inv_e[t])
-                for p in self.dense_opt.params:
-                    p.grad = None
-                with autocast(dev):
-                    if drop_e is not None:
-                        x = x * drop_e[t]
-                    H = m.hidden_step(x, H, [None if dm is None else dm[t] for dm in drop_h])
-                    h1 = F.pad(H[-1], (0, 1), value=1.0)  # the item bias is the ones column
-                if xe:
-                    # Output layer + sampled softmax by hand (closed-form gradient), autograd only
-                    # through the GRU: a third of the graph nodes per step. Same maths as xe_loss_unique.
-                    with torch.no_grad(), autocast(dev):
-                        h1d = h1.detach()
-                        ls = torch.log_softmax(torch.addmm(lw[t], h1d, Gu.t()).float(), 1)  # [B, U]
-                        tgt_ls[t] = ls.gather(1, inv_tgt[t][:, None])[:, 0]
-                        dS = ls.exp_().mul_(wB[t][:, None])
-                        dS.scatter_add_(1, inv_tgt[t][:, None], -wB[t][:, None])  # softmax - onehot
-                        g = (dS.t() @ h1d).float()  # [U, d+1]
-                        g_h = (dS @ Gu[:, :d]).to(H[-1].dtype)
-                    H[-1].backward(g_h)
-                else:
-                    Ru = h1 @ Gu.t()  # [B, U]
-                    R = Ru.index_select(1, inv_out[t])
-                    nm = self.offdiag * colmask[t] if partial[t] else self.offdiag
-                    if cfg.loss == "bpr-max":
-                        L = bpr_max_loss(R, nm, live[t], cfg.bpreg, cfg.elu_param)
-                    elif cfg.loss == "top1-max":
-                        L = top1_max_loss(R, nm, live[t])
-                    elif cfg.loss == "bpr":
-                        L = bpr_loss(R, nm, live[t])
-                    else:
-                        L = top1_loss(R, nm, live[t])
-                    L = L / B  # official: summed loss / batch_size
-                    L.backward()
-                    g = Gu.grad
-                    loss_sum += L.detach()
-                self.dense_opt.step()
-                if m.E is None:
-                    g[:, :d].index_add_(0, inv_in[t], xl.grad)
-                self.row_opt.step(uniq[t], st, g)
-                if m.E is not None:
-                    self.e_opt.step(uniq_e[t], st_e, Ge.grad)
-                H = [h.detach() for h in H]
-            if xe:
-                # loss_i = log-sum-exp - target score - its logQ term = lw[tgt] - cb_t - ls[tgt]
-                # idle rows are dropped with where, not a 0 weight: their target column may be -inf
-                loss_sum += (torch.where(idle_t, 0.0, lw_tgt - cb_t - tgt_ls) * wB).sum()
-        return float(loss_sum) / max(sched.n_steps, 1)
+            yield self._prepare(sched, a, min(a + self.block, sched.n_steps))
+
+    def step(self, blk: _Block) -> Step:
+        """Run the block's steps; the loss stays on the device (no host sync)."""
+        loss = self._manual_block(blk) if self.manual else self._autograd_block(blk)
+        return Step(loss, blk.K, blk.events)
+
+    def _prepare(self, sched: ParallelSchedule, a: int, b: int) -> _Block:
+        """Steps ``a:b``, vectorised: item ids, reset masks, negatives, the step's distinct output rows
+        (inputs when constrained, targets, negatives), loss terms and dropout masks."""
+        cfg, m, dev = self.cfg, self.m, self.dev
+        B, S = cfg.batch_size, cfg.n_sample
+        K = b - a
+        inp = sched.inputs[a:b]
+        idle = inp < 0
+        safe = np.where(idle, 0, inp)
+        in_items = torch.from_numpy(np.where(idle, 0, self.items[safe])).to(dev)
+        tgt_items = torch.from_numpy(np.where(idle, 0, self.items[np.where(idle, 0, inp + 1)])).to(dev)
+        idle_t = torch.from_numpy(idle).to(dev)
+        blk = _Block(
+            K=K,
+            events=int((~idle).sum()),
+            idle=idle_t,
+            live=(~idle_t).float(),
+            keep=(~torch.from_numpy(sched.reset[a:b]).to(dev)).float()[:, :, None],
+            partial=idle.any(axis=1).tolist(),  # host-side flags, known before the loop
+        )
+        samples = self.sampler.sample((K, S)) if S > 0 else tgt_items[:, :0]
+        # the output table's rows of a step: [inputs (constrained only) | targets | negatives]
+        parts = ([in_items] if m.E is None else []) + [tgt_items, samples]
+        blk.uniq, inv = coalesce_rows(torch.cat(parts, 1), self.n)
+        off = B if m.E is None else 0
+        blk.inv_in = inv[:, :B] if m.E is None else None
+        blk.inv_out = inv[:, off:]
+        blk.inv_tgt = inv[:, off : off + B]
+        if m.E is not None:
+            blk.uniq_e, blk.inv_e = coalesce_rows(in_items, self.n)
+        if cfg.loss == "cross-entropy":
+            self._xe_terms(blk, tgt_items, samples)
+        else:
+            blk.colmask = torch.cat([blk.live, torch.ones(K, S, device=dev)], 1)
+        blk.drop_e = self._dropout_masks(K, self.n_in, cfg.dropout_p_embed)
+        blk.drop_h = [self._dropout_masks(K, h, cfg.dropout_p_hidden) for h in cfg.layers]
+        return blk
+
+    def _xe_terms(self, blk: _Block, tgt_items: torch.Tensor, samples: torch.Tensor) -> None:
+        """Log of the summed correction weights of the columns sharing an item: the softmax over all
+        B+S columns equals a softmax over the distinct items with these offsets."""
+        cfg, dev = self.cfg, self.dev
+        K, B, S = blk.K, cfg.batch_size, cfg.n_sample
+        cb_t = self.logq_tgt[tgt_items] if cfg.logq > 0 else torch.zeros(K, B, device=dev)
+        cb_s = self.logq_smp[samples] if cfg.logq > 0 else torch.zeros(K, S, device=dev)
+        w = torch.cat([torch.exp(cb_t) * blk.live, torch.exp(cb_s)], 1)
+        blk.lw = torch.log(torch.zeros(blk.uniq.shape, device=dev).scatter_add_(1, blk.inv_out, w))
+        blk.cb_t = cb_t * blk.live  # constant offset of the reported loss; 0 on idle rows
+        blk.lw_tgt = blk.lw.gather(1, blk.inv_tgt)
+        blk.wB = blk.live / B  # official: summed loss / batch_size
+
+    @staticmethod
+    def _xe_block_loss(blk: _Block, tgt_ls: torch.Tensor) -> torch.Tensor:
+        # loss_i = log-sum-exp - target score - its logQ term = lw[tgt] - cb_t - ls[tgt]
+        # idle rows are dropped with where, not a 0 weight: their target column may be -inf
+        return (torch.where(blk.idle, 0.0, blk.lw_tgt - blk.cb_t - tgt_ls) * blk.wB).sum()
+
+    def _manual_block(self, blk: _Block) -> torch.Tensor:
+        # per-step views made once per block (unbind), not by one indexing op per tensor per step
+        nones = [None] * blk.K
+        steps = zip(
+            blk.keep.unbind(0), blk.uniq.unbind(0), blk.inv_in.unbind(0), blk.inv_tgt[:, :, None].unbind(0),
+            blk.lw.unbind(0), blk.wB[:, :, None].unbind(0),
+            nones if blk.drop_e is None else blk.drop_e.unbind(0),
+            zip(*[nones if dm is None else dm.unbind(0) for dm in blk.drop_h], strict=True),
+            strict=True,
+        )  # fmt: skip
+        gathered: list[torch.Tensor] = []
+        H = self.H
+        for kp, un, ii, it, lwt, wbt, de, dh in steps:
+            H = self._manual_step(H, kp, un, ii, it, lwt, wbt, gathered, de, list(dh))
+        self.H = H
+        return self._xe_block_loss(blk, torch.stack(gathered))
+
+    def _autograd_block(self, blk: _Block) -> torch.Tensor:
+        xe = self.cfg.loss == "cross-entropy"
+        tgt_ls = torch.zeros(blk.K, self.cfg.batch_size, device=self.dev) if xe else None
+        loss_sum = torch.zeros((), device=self.dev)
+        H = self.H
+        for t in range(blk.K):
+            H, loss = self._autograd_step(blk, t, H, tgt_ls)
+            if loss is not None:
+                loss_sum += loss
+        self.H = H
+        return self._xe_block_loss(blk, tgt_ls) if xe else loss_sum
+
+    def _autograd_step(
+        self, blk: _Block, t: int, H: list[torch.Tensor], tgt_ls: torch.Tensor | None
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """One step through autograd (the GRU always; the output layer too for the ranking losses)."""
+        m, dev = self.m, self.dev
+        d = self.cfg.layers[-1]
+        H = [h * blk.keep[t] for h in H]  # new session in the slot -> zero state
+        st = m.W3.index_select(0, blk.uniq[t])  # [U, 3, d+1]: weights + optimiser state
+        Gu = st[:, 0]
+        if tgt_ls is None:
+            Gu.requires_grad_()
+        if m.E is None:
+            # own leaf for the B input rows (read from the gathered block): its small gradient
+            # is added into Gu's below, cheaper than autograd scattering into a zero [U, d+1]
+            x = xl = Gu.detach().index_select(0, blk.inv_in[t])[:, :d].requires_grad_()
+        else:
+            st_e = m.E3.index_select(0, blk.uniq_e[t])
+            Ge = st_e[:, 0].requires_grad_()
+            x = Ge.index_select(0, blk.inv_e[t])
+        for p in self.dense_opt.params:
+            p.grad = None
+        with autocast(dev):
+            if blk.drop_e is not None:
+                x = x * blk.drop_e[t]
+            H = m.hidden_step(x, H, [None if dm is None else dm[t] for dm in blk.drop_h])
+            h1 = F.pad(H[-1], (0, 1), value=1.0)  # the item bias is the ones column
+        loss = None
+        if tgt_ls is not None:
+            g = self._xe_backward(blk, t, h1, Gu, H[-1], tgt_ls)
+        else:
+            L = self._ranking_loss(blk, t, h1 @ Gu.t()) / self.cfg.batch_size  # official: summed / batch
+            L.backward()
+            g = Gu.grad
+            loss = L.detach()
+        self.dense_opt.step()
+        if m.E is None:
+            g[:, :d].index_add_(0, blk.inv_in[t], xl.grad)
+        self.row_opt.step(blk.uniq[t], st, g)
+        if m.E is not None:
+            self.e_opt.step(blk.uniq_e[t], st_e, Ge.grad)
+        return [h.detach() for h in H], loss
+
+    def _xe_backward(
+        self, blk: _Block, t: int, h1: torch.Tensor, Gu: torch.Tensor, top: torch.Tensor, tgt_ls: torch.Tensor
+    ) -> torch.Tensor:
+        """Output layer + sampled softmax by hand (closed-form gradient), autograd only through the GRU:
+        a third of the graph nodes per step. Returns the output rows' gradient."""
+        d = self.cfg.layers[-1]
+        with torch.no_grad(), autocast(self.dev):
+            h1d = h1.detach()
+            ls = torch.log_softmax(torch.addmm(blk.lw[t], h1d, Gu.t()).float(), 1)  # [B, U]
+            tgt_ls[t] = ls.gather(1, blk.inv_tgt[t][:, None])[:, 0]
+            dS = ls.exp_().mul_(blk.wB[t][:, None])
+            dS.scatter_add_(1, blk.inv_tgt[t][:, None], -blk.wB[t][:, None])  # softmax - onehot
+            g = (dS.t() @ h1d).float()  # [U, d+1]
+            g_h = (dS @ Gu[:, :d]).to(top.dtype)
+        top.backward(g_h)
+        return g
+
+    def _ranking_loss(self, blk: _Block, t: int, Ru: torch.Tensor) -> torch.Tensor:
+        """BPR-max / TOP1-max / BPR / TOP1 of step ``t``'s scores ``Ru`` [B, U] over its B + S columns."""
+        cfg = self.cfg
+        R = Ru.index_select(1, blk.inv_out[t])
+        nm = self.offdiag * blk.colmask[t] if blk.partial[t] else self.offdiag
+        live = blk.live[t]
+        if cfg.loss == "bpr-max":
+            return bpr_max_loss(R, nm, live, cfg.bpreg, cfg.elu_param)
+        if cfg.loss == "top1-max":
+            return top1_max_loss(R, nm, live)
+        if cfg.loss == "bpr":
+            return bpr_loss(R, nm, live)
+        return top1_loss(R, nm, live)
 
     def _manual_step(
         self,
@@ -931,29 +976,37 @@ class _EpochTrainer:
             dS = ls.exp_().mul_(wB)  # inv_tgt, wB: [B, 1]
             dS.scatter_add_(1, inv_tgt, wB.neg())  # d loss / d scores = softmax - onehot
             g = (dS.t() @ h1).float()  # [U, d+1]
-            gx = (dS @ Gu[:, :d]).float()
-            g_ih, g_hh, gb_ih, gb_hh = [], [], [], []
-            for li in reversed(range(len(m.w_ih))):
-                xl, hp, rz, n, ghn = saved[li]
-                hs = hp.shape[1]
-                if drop_h[li] is not None:
-                    gx = gx * drop_h[li]
-                z = rz[:, hs:]
-                dn = gx - gx * z
-                dz = gx * (hp - n)
-                dnp = dn * (1 - n * n)
-                drz = torch.cat([dnp * ghn, dz], 1) * rz * (1 - rz)
-                dgi = torch.cat([drz, dnp], 1)
-                dgh = torch.cat([drz, dnp * rz[:, :hs]], 1)
-                g_ih.append((dgi.t() @ xl).float())
-                g_hh.append((dgh.t() @ hp).float())
-                gb_ih.append(dgi.sum(0).float())
-                gb_hh.append(dgh.sum(0).float())
-                gx = (dgi @ m.w_ih[li]).float()
+            gx, dense_grads = self._gru_backward(saved, (dS @ Gu[:, :d]).float(), drop_h)
             if drop_e is not None:
                 gx = gx * drop_e
             g[:, :d].index_add_(0, inv_in, gx.float())
-        # parameter order of GRU4RecNet.dense_params(): w_ih..., w_hh..., b_ih..., b_hh...
-        self.dense_opt.step(g_ih[::-1] + g_hh[::-1] + gb_ih[::-1] + gb_hh[::-1])
+        self.dense_opt.step(dense_grads)
         self.row_opt.step(uniq, st, g)
         return newH
+
+    def _gru_backward(
+        self, saved: list[tuple[torch.Tensor, ...]], gx: torch.Tensor, drop_h: list[torch.Tensor | None]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The GRU stack's closed-form backward pass of one step, top layer first: (gradient of the
+        input embedding, gradients in the parameter order of ``GRU4RecNet.dense_params()``)."""
+        m = self.m
+        g_ih, g_hh, gb_ih, gb_hh = [], [], [], []
+        for li in reversed(range(len(m.w_ih))):
+            xl, hp, rz, n, ghn = saved[li]
+            hs = hp.shape[1]
+            if drop_h[li] is not None:
+                gx = gx * drop_h[li]
+            z = rz[:, hs:]
+            dn = gx - gx * z
+            dz = gx * (hp - n)
+            dnp = dn * (1 - n * n)
+            drz = torch.cat([dnp * ghn, dz], 1) * rz * (1 - rz)
+            dgi = torch.cat([drz, dnp], 1)
+            dgh = torch.cat([drz, dnp * rz[:, :hs]], 1)
+            g_ih.append((dgi.t() @ xl).float())
+            g_hh.append((dgh.t() @ hp).float())
+            gb_ih.append(dgi.sum(0).float())
+            gb_hh.append(dgh.sum(0).float())
+            gx = (dgi @ m.w_ih[li]).float()
+        # parameter order of GRU4RecNet.dense_params(): w_ih..., w_hh..., b_ih..., b_hh...
+        return gx, g_ih[::-1] + g_hh[::-1] + gb_ih[::-1] + gb_hh[::-1]

@@ -32,9 +32,6 @@ raising. Initialisation: Xavier (the paper does not specify one).
 
 from __future__ import annotations
 
-import logging
-import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from recmodels.base import FitReport, SessionRecommender
+from recmodels.base import SessionRecommender, Step, TrainedModel
 from recmodels.checkpoint import (
     CheckpointError,
     check_shapes,
@@ -56,8 +53,6 @@ from recmodels.data import Sessions
 from recmodels.device import autocast, seed_everything
 from recmodels.session_batching import known_items, length_bucketed_batches, pad_sessions, validation_mrr
 
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class NARMConfig:
@@ -65,12 +60,12 @@ class NARMConfig:
     hidden: int = 100
     dropout_embed: float = 0.25
     dropout_ct: float = 0.5
-    learning_rate: float = 5e-3  # paper: 1e-3
+    lr: float = 5e-3  # paper: 1e-3
     weight_decay: float = 0.0
     lr_decay: float = 0.75  # learning rate x this after every epoch (1.0 = constant, as the paper)
     batch_size: int = 128  # prefixes (predictions) per mini-batch; paper: 512
-    n_epochs: int = 10
-    patience: int = 0  # > 0 and a validation set: stop after this many epochs without MRR@20 gain
+    epochs: int = 10
+    patience: int | None = None  # validation MRR@20 evaluations without a new best before stopping; None: never
     max_len: int = 0  # > 0: train on (and score from) the last max_len clicks of longer sessions only
     attention: str = "paper"  # "paper": eq. 8 unnormalised | "softmax": normalised over j <= t (authors' code)
     attention_budget: int = 1 << 25  # floats of the [n, t, j, hidden] attention block per chunk
@@ -129,7 +124,7 @@ class NARMNet(torch.nn.Module):
         return self.B(c) @ self.emb.weight.t()
 
 
-class NARM(SessionRecommender):
+class NARM(TrainedModel, SessionRecommender):
     """NARM session model (see module docstring)."""
 
     name = "narm"
@@ -145,6 +140,12 @@ class NARM(SessionRecommender):
         super().__init__(config or NARMConfig(), device, seed)
         self.config: NARMConfig
         self.module: NARMNet | None = None
+        # set up by begin_fit for the Trainer, released by end_fit
+        self._opt: torch.optim.Optimizer | None = None
+        self._lr_schedule: torch.optim.lr_scheduler.LRScheduler | None = None
+        self._train: Sessions | None = None
+        self._rng: np.random.Generator | None = None
+        self._lengths: np.ndarray | None = None
 
     def _build(self, n_items: int) -> None:
         torch.manual_seed(self.seed)
@@ -200,72 +201,47 @@ class NARM(SessionRecommender):
             torch.from_numpy(targets).to(dev, non_blocking=True),
         )
 
-    def fit(self, train: Sessions, valid: Sessions | None = None) -> FitReport:
+    def begin_fit(self, train: Sessions, warm_from: Path | None) -> None:
         cfg = self.config
         seed_everything(self.seed)
         self._build(train.n_items)
-        if (warm := self._warm_model(n_items=train.n_items)) is not None:
-            self._copy_warm(self, warm.state_dict())
+        if warm_from is not None:
+            self._copy_warm(self, self._load_warm(warm_from, n_items=train.n_items).state_dict(), warm_from)
+        self._opt = torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self._lr_schedule = torch.optim.lr_scheduler.ExponentialLR(self._opt, gamma=cfg.lr_decay)
+        self._rng = np.random.default_rng(self.seed)
+        self._train = train
+        self._lengths = train.lengths if cfg.max_len <= 0 else np.minimum(train.lengths, cfg.max_len)
+
+    def train_batches(self) -> list[np.ndarray]:
+        """Whole sessions of similar length, about ``batch_size`` prefixes a batch, shuffled afresh."""
+        self.module.train()
+        return length_bucketed_batches(self._lengths, self.config.batch_size, self._rng)
+
+    def train_step(self, batch: np.ndarray) -> Step:
         m = self.module
-        opt = torch.optim.Adam(m.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-        rng = np.random.default_rng(self.seed)
-        lengths = train.lengths
-        if cfg.max_len > 0:
-            lengths = np.minimum(lengths, cfg.max_len)
-        report = FitReport()
-        best_score, best_state, bad = -1.0, None, 0
-        t_start = time.perf_counter()
-        for epoch in range(cfg.n_epochs):
-            t0 = time.perf_counter()
-            m.train()
-            loss_sum = torch.zeros((), device=self.device)
-            n_pred = 0
-            for sel in length_bucketed_batches(lengths, cfg.batch_size, rng):
-                x, rows, targets = self._batch(train.items, train.offsets, sel, cfg.max_len or None)
-                n_pred += len(rows)
-                xi, known = known_items(x, self.n_items)
-                with autocast(self.device):
-                    c = m.encode(xi, known, True)
-                    c = c.reshape(-1, c.shape[-1]).index_select(0, rows)
-                    logits = m.decode(c, True)
-                loss = F.cross_entropy(logits.float(), targets)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_sum += loss.detach() * len(rows)
-            sched.step()
-            epoch_loss = float(loss_sum) / max(n_pred, 1)
-            rec: dict[str, float] = {
-                "epoch": epoch + 1,
-                "loss": epoch_loss,
-                "seconds": time.perf_counter() - t0,
-            }
-            report.epochs = epoch + 1
-            report.train_events += n_pred
-            if not math.isfinite(epoch_loss):
-                raise FloatingPointError(f"NARM: loss became {epoch_loss} in epoch {epoch + 1}")
-            if valid is not None:
-                met = validation_mrr(self, valid)
-                rec.update({f"valid_{k}": v for k, v in met.items()})
-                if met["MRR@20"] > best_score:
-                    best_score, bad = met["MRR@20"], 0
-                    best_state = {k: v.detach().clone() for k, v in m.state_dict().items()}
-                    report.best_epoch = epoch + 1
-                    report.valid_metrics = dict(met)
-                else:
-                    bad += 1
-            report.history.append(rec)
-            log.info("narm epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in rec.items()})
-            if valid is not None and cfg.patience > 0 and bad >= cfg.patience:
-                break
-        if best_state is not None:
-            m.load_state_dict(best_state)
-        else:
-            report.best_epoch = report.epochs
-        m.eval()
-        report.train_seconds = time.perf_counter() - t_start
-        return report
+        x, rows, targets = self._batch(self._train.items, self._train.offsets, batch, self.config.max_len or None)
+        xi, known = known_items(x, self.n_items)
+        with autocast(self.device):
+            c = m.encode(xi, known, True)
+            c = c.reshape(-1, c.shape[-1]).index_select(0, rows)
+            logits = m.decode(c, True)
+        loss = F.cross_entropy(logits.float(), targets)
+        self._opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self._opt.step()
+        return Step(loss.detach() * len(rows), len(rows), len(rows))
+
+    def end_epoch(self) -> dict[str, float]:
+        self._lr_schedule.step()  # per-epoch learning-rate decay
+        return {}
+
+    def validate(self, valid: Sessions) -> dict[str, float]:
+        return validation_mrr(self, valid)
+
+    def end_fit(self, train: Sessions) -> None:
+        self.module.eval()
+        self._opt = self._lr_schedule = self._train = None
 
     @torch.no_grad()
     def score_next(self, sessions: Sessions) -> torch.Tensor:

@@ -14,7 +14,7 @@ Implemented (paper features):
   with the output layer h = [alpha * h_GMF, (1 - alpha) * h_MLP] (alpha = 0.5), then fine-tuned with
   vanilla SGD (the paper: Adam's momentum state is not available after pre-training). A warm start
   skips the pre-training (yesterday's NeuMF was pre-trained already) and fine-tunes from the
-  checkpoint; the refit after early stopping (``refit_config``) puts the fine-tuning phase's best
+  checkpoint; the refit after early stopping (``refit_params``) puts the fine-tuning phase's best
   epoch into ``finetune_epochs`` and the pre-training's own best epoch count into ``epochs``;
 - N(0, 0.01) embedding initialisation, Glorot tower, LeCun-uniform output layer (authors' code).
 Left out: the paper's sampled evaluation (1 positive + 100 negatives; the project ranks all items);
@@ -31,6 +31,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,15 +40,8 @@ from torch import nn
 
 from recmodels.base import FitReport
 from recmodels.data import Interactions, UserTargets
-from recmodels.device import seed_everything
-from recmodels.user_training import DeviceCSR, PositiveSet, TorchUserModel, sample_negatives
-
-
-def ncf_log_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
-    """Pointwise log loss (eq. 7): -[sum log sigma(y+) + sum log(1 - sigma(y-))] / #samples."""
-    logits = torch.cat([pos_logits.float(), neg_logits.float()])
-    labels = torch.cat([torch.ones_like(pos_logits, dtype=torch.float32), torch.zeros_like(neg_logits, dtype=torch.float32)])
-    return F.binary_cross_entropy_with_logits(logits, labels)
+from recmodels.trainer import Progress, Trainer
+from recmodels.user_training import PositiveSet, TorchUserModel, sample_negatives
 
 
 def bpr_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
@@ -79,7 +74,7 @@ class NCFConfig:
     lr: float = 2e-3
     batch_size: int = 4096
     epochs: int = 60
-    patience: int = 8
+    patience: int | None = 8  # evaluations without a new best before stopping; None: no early stopping
     eval_every: int = 1
     valid_metric: str = "NDCG@10"
     weight_decay: float = 0.0
@@ -250,37 +245,39 @@ class NeuMF(_NCFBase):
 
     name = "neumf"
 
-    def fit(self, train: Interactions, valid: UserTargets | None = None) -> FitReport:
+    def __init__(self, config: Any = None, device: str | torch.device | None = None, seed: int = 0) -> None:
+        super().__init__(config, device, seed)
+        self._pretrained: tuple[nn.Module, nn.Module] | None = None  # GMF, MLP: the fine-tuning's start
+        self._pretrain_best = (0, 0)
+
+    def fit(
+        self,
+        train: Interactions,
+        valid: UserTargets | None = None,
+        *,
+        progress: Progress | None = None,
+        warm_from: str | Path | None = None,
+    ) -> FitReport:
+        """Without pre-training: the one Trainer over NeuMF. With it: GMF and MLP trained first, then
+        the fine-tuning phase (``finetune_epochs``, SGD) judged from the pre-trained start (epoch 0),
+        so it can only help. A warm start skips the pre-training (yesterday's NeuMF had it)."""
         c = self.config
         if not c.pretrain:
-            return super().fit(train, valid)
+            return super().fit(train, valid, progress=progress, warm_from=warm_from)
         t0 = time.perf_counter()
-        self.n_users, self.n_items = train.matrix.shape
-        warm = self._warm_model(n_items=self.n_items, n_users=self.n_users)
-        if warm is None:
+        rep_g, rep_m = FitReport(), FitReport()
+        if warm_from is None:
             sub = replace(c, pretrain=False)
             gmf, mlp = GMF(sub, self.device, self.seed), MLP(sub, self.device, self.seed + 1)
-            rep_g, rep_m = gmf.fit(train, valid), mlp.fit(train, valid)
-        else:
-            # a warm start continues yesterday's NeuMF (already pre-trained and fine-tuned): straight
-            # to the fine-tuning phase from its weights, no new pre-training from scratch
-            rep_g, rep_m = FitReport(), FitReport()
+            phase = None if progress is None else (lambda p: progress(replace(p, model=f"{self.name}:{p.model}")))
+            rep_g, rep_m = gmf.fit(train, valid, progress=phase), mlp.fit(train, valid, progress=phase)
+            self._pretrained = (gmf.module, mlp.module)
         self._pretrain_best = (rep_g.best_epoch or rep_g.epochs, rep_m.best_epoch or rep_m.epochs)
-        gen = seed_everything(self.seed)
-        self.module = self._build(self.n_users, self.n_items).to(self.device)
-        self._train = DeviceCSR(train.matrix, self.device)
-        self._prepare(train)
-        if warm is None:
-            self._init_from(gmf.module, mlp.module, c.alpha)
-        else:
-            self._copy_warm(self.module, warm.module.state_dict())
-        opt = torch.optim.SGD(self.module.parameters(), lr=c.finetune_lr, weight_decay=c.weight_decay, fused=True)
-        # the fine-tuning phase is judged from the pre-trained start (epoch 0), so it can only help
-        self.config = replace(c, epochs=c.finetune_epochs)
+        finetune = Trainer(c.finetune_epochs, c.patience, c.eval_every, eval_at_start=True, progress=progress)
         try:
-            report = self._fit_loop(train, valid, gen, opt, eval_at_start=True)
+            report = finetune.fit(self, train, valid, warm_from)
         finally:
-            self.config = c
+            self._pretrained = None
         report.train_events += rep_g.train_events + rep_m.train_events
         report.train_seconds = time.perf_counter() - t0
         report.history = (
@@ -295,15 +292,27 @@ class NeuMF(_NCFBase):
         }
         return report
 
-    def refit_config(self, params: dict, best_epoch: int) -> dict | None:
+    def begin_fit(self, train: Interactions, warm_from: Path | None) -> None:
+        super().begin_fit(train, warm_from)
+        if self._pretrained is not None:
+            self._init_from(*self._pretrained, self.config.alpha)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        if not c.pretrain:
+            return super()._make_optimizer()
+        # vanilla SGD after pre-training (the paper: Adam's momentum state is not available then)
+        return torch.optim.SGD(self.module.parameters(), lr=c.finetune_lr, weight_decay=c.weight_decay, fused=True)
+
+    def refit_params(self, params: dict[str, Any], best_epoch: int) -> dict[str, Any] | None:
         """The refit's settings after early stopping. With pre-training, ``best_epoch`` is the
         fine-tuning phase's: it goes to ``finetune_epochs``, while ``epochs`` (the GMF / MLP pre-training
-        budget) takes the pre-training's own best epoch count (the later of GMF's and MLP's); patience off.
-        Without pre-training: None (the generic rule, ``epochs`` = ``best_epoch``, applies)."""
+        budget) takes the pre-training's own best epoch count (the later of GMF's and MLP's); no early
+        stopping. Without pre-training: the generic rule (``epochs`` = ``best_epoch``)."""
         if not self.config.pretrain:
-            return None
-        g, m = getattr(self, "_pretrain_best", (0, 0))
-        out = {**params, "finetune_epochs": int(best_epoch), "patience": 0}
+            return super().refit_params(params, best_epoch)
+        g, m = self._pretrain_best
+        out = {**params, "finetune_epochs": int(best_epoch), "patience": None}
         if max(g, m) > 0:
             out["epochs"] = int(max(g, m))
         return out

@@ -1,16 +1,16 @@
-"""Shared machinery of the trained user models (NCF, autoencoders): the epoch loop with early stopping,
-sparse->dense batching on the device, vectorised negative sampling, chunked scoring and top-N.
+"""Shared machinery of the trained user models (NCF, autoencoders): sparse->dense batching on the
+device, vectorised negative sampling, chunked scoring and top-N, and their ``TrainedModel`` hooks.
 
 Everything here is pure torch/numpy/scipy. ``TorchUserModel`` is the base class of every trained
 user model: a subclass supplies ``_build`` (the nn.Module), ``_epoch_batches`` (this epoch's
-vectorised samples) and ``_loss``; fitting, validation, best-epoch restore, checkpoints and growth
-into a larger vocabulary are written once here.
+vectorised samples) and ``_loss``; the training step, validation, checkpoints and growth into a
+larger vocabulary are written once here, and ``recmodels.trainer.Trainer`` runs the epochs.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-import time
 from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recmodels.base import FitReport, UserRecommender
+from recmodels.base import Step, TrainedModel, UserRecommender
 from recmodels.data import Interactions, UserTargets
 from recmodels.device import autocast, seed_everything
 from recmodels.metrics import RankingMetrics
@@ -288,8 +288,8 @@ def build_config(config_cls: type, config: Any) -> Any:
     return config_cls(**params)
 
 
-class TorchUserModel(UserRecommender):
-    """A user model trained by mini-batch gradient descent with early stopping on validation.
+class TorchUserModel(TrainedModel, UserRecommender):
+    """A user model trained by mini-batch gradient descent (``recmodels.trainer.Trainer``).
 
     Subclass contract:
     - ``config_cls``: a dataclass with at least ``epochs, lr, batch_size, patience, valid_metric,
@@ -315,7 +315,13 @@ class TorchUserModel(UserRecommender):
         self.n_users = 0
         self.module: nn.Module | None = None
         self._train: DeviceCSR | None = None
+        self._gen: torch.Generator | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
         self.max_batches_per_epoch: int | None = None  # benchmarks: cap on optimiser steps per epoch
+
+    @property
+    def valid_metric(self) -> str:  # type: ignore[override]
+        return self.config.valid_metric
 
     # --- subclass hooks -----------------------------------------------------------------------
     @abstractmethod
@@ -336,9 +342,8 @@ class TorchUserModel(UserRecommender):
     def _prepare(self, train: Interactions) -> None:
         """Per-fit precomputation after the module exists (e.g. positive keys). Default: none."""
 
-    def _on_step(self) -> dict[str, float]:
-        """Called after each optimiser step (annealing schedules); returns per-epoch extras to log."""
-        return {}
+    def _on_step(self) -> None:
+        """Called after each optimiser step (annealing schedules)."""
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         assert self.module is not None
@@ -353,87 +358,44 @@ class TorchUserModel(UserRecommender):
     def _precision(self) -> str:
         return getattr(self.config, "precision", "auto")
 
-    # --- fit ----------------------------------------------------------------------------------
-    def fit(self, train: Interactions, valid: UserTargets | None = None) -> FitReport:
-        gen = seed_everything(self.seed)
+    # --- the Trainer's hooks ------------------------------------------------------------------
+    def begin_fit(self, train: Interactions, warm_from: Path | None) -> None:
+        self._gen = seed_everything(self.seed)
         n_users, n_items = train.matrix.shape
         self.n_users, self.n_items = n_users, n_items
         self.module = self._build(n_users, n_items).to(self.device)
-        if (warm := self._warm_model(n_items=n_items, n_users=n_users)) is not None:
-            self._copy_warm(self.module, warm.module.state_dict())
+        if warm_from is not None:
+            warm = self._load_warm(warm_from, n_items=n_items, n_users=n_users)
+            self._copy_warm(self.module, warm.module.state_dict(), warm_from)
         self._train = DeviceCSR(train.matrix, self.device)
         self._prepare(train)
-        return self._fit_loop(train, valid, gen, self._make_optimizer())
+        self.optimizer = self._make_optimizer()
 
-    def _fit_loop(
-        self,
-        train: Interactions,
-        valid: UserTargets | None,
-        gen: torch.Generator,
-        optimizer: torch.optim.Optimizer,
-        eval_at_start: bool = False,
-    ) -> FitReport:
-        """Epochs until ``config.epochs`` or ``patience`` evaluations without a new best; best restored."""
-        cfg = self.config
-        assert self.module is not None
-        report = FitReport()
-        best_score, best_state, since_best = -math.inf, None, 0
-        metric = cfg.valid_metric
-        t0 = time.perf_counter()
+    def train_batches(self) -> Iterator[Any]:
+        assert self.module is not None and self._gen is not None
+        self.module.train()
+        batches = self._epoch_batches(self._gen)
+        cap = self.max_batches_per_epoch
+        return batches if cap is None else itertools.islice(batches, cap)
 
-        def validate(epoch: int, row: dict[str, float]) -> bool:
-            nonlocal best_score, best_state, since_best
-            self.module.eval()
-            vm = evaluate_user_targets(self, valid, ks=tuple(sorted({10, int(metric.split("@")[1])})))
-            row.update({k: v for k, v in vm.items() if k != "n_predictions"})
-            if vm[metric] > best_score:
-                best_score, since_best = vm[metric], 0
-                best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
-                report.best_epoch, report.valid_metrics = epoch, vm
-            else:
-                since_best += 1
-            return since_best >= cfg.patience
+    def train_step(self, batch: Any) -> Step:
+        with autocast(self.device, self._precision()):
+            loss = self._loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self._on_step()
+        bs = self._batch_size(batch)
+        return Step(loss.detach().float() * bs, bs, bs)
 
-        if valid is not None and eval_at_start:
-            row: dict[str, float] = {"epoch": 0}
-            validate(0, row)
-            report.history.append(row)
-        for epoch in range(1, cfg.epochs + 1):
-            self.module.train()
-            total = torch.zeros((), device=self.device)
-            n_samples = 0
-            extras: dict[str, float] = {}
-            for step, batch in enumerate(self._epoch_batches(gen)):
-                if self.max_batches_per_epoch is not None and step >= self.max_batches_per_epoch:
-                    break
-                with autocast(self.device, self._precision()):
-                    loss = self._loss(batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                extras = self._on_step()
-                bs = self._batch_size(batch)
-                total += loss.detach().float() * bs  # no .item() per step: keeps the GPU queue full
-                n_samples += bs
-            report.epochs = epoch
-            report.train_events += n_samples
-            row = {"epoch": float(epoch), "loss": float(total) / max(n_samples, 1), **extras}
-            stop = False
-            if valid is not None and epoch % cfg.eval_every == 0:
-                stop = validate(epoch, row)
-            report.history.append(row)
-            if stop:
-                break
-        if valid is not None and report.epochs % cfg.eval_every != 0:
-            validate(report.epochs, report.history[-1])
-        if best_state is not None:
-            self.module.load_state_dict(best_state)
-        else:
-            report.best_epoch = report.epochs
+    def validate(self, valid: UserTargets) -> dict[str, float]:
+        k = int(self.valid_metric.split("@")[1])
+        return evaluate_user_targets(self, valid, ks=tuple(sorted({10, k})))
+
+    def end_fit(self, train: Interactions) -> None:
         self.module.eval()
+        self.optimizer = None
         self._after_fit(train)
-        report.train_seconds = time.perf_counter() - t0
-        return report
 
     # --- scoring ------------------------------------------------------------------------------
     def _user_chunk(self) -> int:

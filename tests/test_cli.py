@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 NIGHT = "2014-04-04"
 ONLY = "pop,spop,pop-user,ease,multdae"
-NIGHT_TOML = "[model_params.multdae]\nepochs = 2\nhidden = [32]\nlatent = 8\n"
+NIGHT_TOML = "[night.models.multdae]\nepochs = 2\nhidden = [32]\nlatent = 8\n"
 ANALYST = sorted((REPO / "sql" / "analyst").glob("*.sql"))
 
 
@@ -169,7 +169,7 @@ def test_status_without_a_warehouse(tmp_path):
 
 def test_query_text_json_file_and_stdin_agree(built, tmp_path):
     home = ["--home", str(built["home"])]
-    sql = "SELECT count(*) AS n FROM recs.user_topn"
+    sql = "SELECT count(*) AS n FROM recs.recommendations"
     [as_json] = json.loads(ok("query", sql, "--json", *home).stdout)
     assert as_json["n"] > 0
     f = tmp_path / "q.sql"
@@ -221,7 +221,7 @@ def test_analyst_parameters_are_duckdb_variables(built):
     home = ["--home", str(built["home"])]
     path = str(REPO / "sql" / "analyst" / "user_recommendations.sql")
     default = json.loads(ok("query", "--file", path, "--json", *home).stdout)
-    user = json.loads(ok("query", "SELECT max(user_id) AS u FROM recs.latest_user_topn", "--json", *home).stdout)[0]["u"]
+    user = json.loads(ok("query", "SELECT max(entity_id) AS u FROM recs.latest WHERE kind = 'user_topn'", "--json", *home).stdout)[0]["u"]
     chosen = json.loads(ok("query", "--file", path, "--var", f"user_id={user}", "--json", *home).stdout)
     assert chosen and default and chosen != default
     none = json.loads(ok("query", "--file", path, "--var", "user_id=nobody", "--json", *home).stdout)
@@ -302,12 +302,13 @@ def test_only_names_the_unknown_model_and_the_known_ones(built):
 
 
 @pytest.mark.parametrize(("toml", "needle"), [
-    ("top_nn = 3\n", "unknown key 'top_nn'"),
-    ('gate_tolerance = "five percent"\n', "gate_tolerance"),
-    ("top_n = -3\n", "top_n"),
-    ("[features]\nwindow_dayz = 3\n", "unknown key 'features.window_dayz'"),
-    ("[model_params.mutlvae]\nepochs = 1\n", "mutlvae"),
-    ("top_n = \n", "not valid TOML"),
+    ("[night]\ntop_nn = 3\n", "unknown key 'night.top_nn'"),
+    ('[night]\ngate_tolerance = "five percent"\n', "gate_tolerance"),
+    ("[night]\ntop_n = -3\n", "top_n"),
+    ("[night.features]\nwindow_dayz = 3\n", "unknown key 'night.features.window_dayz'"),
+    ("[night.models.mutlvae]\nepochs = 1\n", "mutlvae"),
+    ("top_n = 3\n", "unknown key 'top_n' (night settings live under [night]"),
+    ("[night]\ntop_n = \n", "not valid TOML"),
 ])
 def test_a_bad_night_config_is_one_line_naming_the_key(built, tmp_path, toml, needle):
     config = tmp_path / "night.toml"

@@ -4,7 +4,6 @@ a file that changes while it is read is refused."""
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import resource
 from pathlib import Path
 
@@ -14,7 +13,9 @@ import pytest
 
 from tasks.common.config import Home
 from tasks.common.profiles import load_profile
-from tasks.ingest.files import IngestError, ingest
+from tasks.common.settings import get_settings
+from tasks.ingest.errors import IngestError
+from tasks.ingest.run import ingest
 from tasks.tools.synth import write_yoochoose_days
 
 BYTES_PER_LINE = 48  # a synthetic line with a user column, at ~21M clicks a day
@@ -53,7 +54,7 @@ def _ingest_in_child(home: str, path: str, q) -> None:
 
 def test_large_log_with_garbage_quarantines_exactly_the_garbage(tmp_path):
     """A 1 GB log (about 21M clicks; ``CLICKREC_HOSTILE_MB`` sets another size) with 0.1% garbage."""
-    rows = int(float(os.environ.get("CLICKREC_HOSTILE_MB", "1024")) * 2**20 / BYTES_PER_LINE)
+    rows = int(get_settings().hostile_mb * 2**20 / BYTES_PER_LINE)
     [day] = write_yoochoose_days(tmp_path / "clean", days=1, clicks_per_day=rows, seed=5, with_user=True)
     poisoned = tmp_path / "clicks-poisoned.dat"
     bad_lines = _poison(day, poisoned, share=0.001, seed=5)
@@ -91,7 +92,7 @@ def test_file_that_changes_while_read_is_refused(tmp_path):
     home = Home.resolve(tmp_path / "home")
 
     def validate_and_tamper(scratch, run_id, batch, profile, h, d, whole_day):
-        from tasks.ingest.checks import validate_scratch
+        from tasks.ingest.validate import validate_scratch
 
         results = validate_scratch(scratch, run_id, batch, profile, h, d, whole_day)
         with open(day, "ab") as fh:  # another process appends while we are still reading the file

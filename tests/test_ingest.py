@@ -11,7 +11,8 @@ import pytest
 
 from tasks.common.config import Home, UserInputError, parse_day
 from tasks.common.profiles import ProfileError, load_profile, parse_profile
-from tasks.ingest.files import IngestError, ingest
+from tasks.ingest.errors import IngestError
+from tasks.ingest.run import ingest
 
 GOOD = [
     "1,2014-04-07T10:51:09.277Z,214536502,0",

@@ -8,7 +8,6 @@ the physical line count the test itself wrote.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -18,9 +17,10 @@ from hypothesis import strategies as st
 
 from tasks.common.config import Home
 from tasks.common.profiles import parse_profile
-from tasks.ingest.files import ingest
+from tasks.common.settings import get_settings
+from tasks.ingest.run import ingest
 
-EXAMPLES = int(os.environ.get("CLICKREC_FUZZ_EXAMPLES", "8"))
+EXAMPLES = get_settings().fuzz_examples
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 

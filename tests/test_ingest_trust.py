@@ -15,11 +15,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import tasks.ingest.files as ingest_mod
+import tasks.ingest.commit as commit_mod
+import tasks.ingest.stage as stage_mod
 from tasks.common.config import Home
 from tasks.common.locks import RunLockedError, warehouse_lock
 from tasks.common.profiles import load_profile, parse_profile
-from tasks.ingest.files import IngestError, ValidationRefusedError, ingest
+from tasks.ingest.errors import IngestError, ValidationRefusedError
+from tasks.ingest.run import ingest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,7 +125,7 @@ def test_retry_after_a_failed_lake_rename_loses_no_day(home, tmp_path, prefect_h
             raise OSError("injected: rename failed once")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(ingest_mod.os, "replace", flaky_replace)
+    monkeypatch.setattr(commit_mod.os, "replace", flaky_replace)
     result = ingest_flow(source="yoochoose", path=str(f), home=str(home.root))
     assert calls["n"] >= 3  # failed once, then both partitions were renamed on the retry
     assert result["days_written"] == ["2014-04-11", "2014-04-12"]
@@ -138,18 +140,18 @@ def test_retry_of_a_transiently_failing_stage_is_idempotent(home, tmp_path, pref
     from flows.ingest import ingest_flow
 
     f = write(tmp_path / "land" / "clicks.dat", day_lines("2014-04-11", 50))
-    real = ingest_mod.sha256_of
+    real = stage_mod.line_reader
     calls = {"n": 0}
 
-    def flaky_sha(path):
+    def flaky_reader(*args):
         calls["n"] += 1
         if calls["n"] == 1:
             raise OSError("injected: transient read error")
-        return real(path)
+        return real(*args)
 
-    monkeypatch.setattr(ingest_mod, "sha256_of", flaky_sha)
+    monkeypatch.setattr(stage_mod, "line_reader", flaky_reader)
     ingest_flow(source="yoochoose", path=str(f), home=str(home.root))
-    assert calls["n"] >= 3  # one failure, then the retry's two checksums
+    assert calls["n"] == 2  # one failure, then the retry's read
     assert q(home, "SELECT count(*), count(DISTINCT source_row) FROM raw.clicks") == [(50, 50)]
     assert q(home, "SELECT count(*) FROM ops.ingest_files") == [(1,)]
     assert_lake_matches_raw(home)
@@ -182,7 +184,7 @@ def test_symlinks_are_resolved_recorded_and_guarded(home, yoo, tmp_path):
     land.mkdir()
     (land / "x.dat").symlink_to(a)
     (land / "y.dat").symlink_to(b)
-    from tasks.ingest.files import list_input_files
+    from tasks.ingest.landing import list_input_files
 
     with pytest.raises(IngestError, match="outside its landing folder") as err:
         ingest(home, yoo, list_input_files(land))
@@ -205,7 +207,7 @@ def _ingest_script(home: Path, files: list[Path], day: str | None) -> str:
         from datetime import date
         from pathlib import Path
         from tasks.common.config import Home
-        from tasks.ingest.files import ingest
+        from tasks.ingest.run import ingest
         from tasks.common.profiles import load_profile
         day = date.fromisoformat({day!r}) if {day!r} else None
         rep = ingest(Home.resolve({str(home)!r}), load_profile("yoochoose"), [Path(p) for p in {[str(f) for f in files]!r}], day=day)
@@ -298,8 +300,8 @@ def test_repair_rebuilds_a_lost_staged_file_from_raw(home, yoo, tmp_path):
     child = subprocess.run([sys.executable, "-c", _ingest_script(home.root, [a], None)], cwd=REPO,
                            env=_child_env(CLICKREC_CRASH_AT="ingest-after-commit"), capture_output=True, timeout=300)
     assert child.returncode == -signal.SIGKILL
-    ingest_mod.cleanup_dead_scratch(home)  # the staged Parquet is gone: only raw.clicks holds the rows
-    from tasks.ingest.files import publish_committed
+    stage_mod.cleanup_dead_scratch(home)  # the staged Parquet is gone: only raw.clicks holds the rows
+    from tasks.ingest.commit import publish_committed
 
     assert len(publish_committed(home)) == 1
     assert len(lake_rows(home)) == 25

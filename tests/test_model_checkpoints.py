@@ -34,10 +34,10 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("ck")
     train = planted_log(120, N, seed=1)
-    g = GRU4Rec(GRU4RecConfig(layers=[8], batch_size=8, n_sample=16, n_epochs=1), device="cpu", seed=0)
+    g = GRU4Rec(GRU4RecConfig(layers=[8], batch_size=8, n_sample=16, epochs=1), device="cpu", seed=0)
     g.fit(train)
     g.save(root / "gru4rec")
-    n = NARM(NARMConfig(embedding=8, hidden=8, n_epochs=1, batch_size=64), device="cpu", seed=0)
+    n = NARM(NARMConfig(embedding=8, hidden=8, epochs=1, batch_size=64), device="cpu", seed=0)
     n.fit(train)
     n.save(root / "narm")
     rng = np.random.default_rng(0)
@@ -92,7 +92,7 @@ META_CASES = {
     "bool n_items": _set("n_items", True),
     "n_items above tonight's vocabulary": _set("n_items", N + 5),
     "extra config key": _config("evil", 1),
-    "string in a number field": _config("n_epochs", "3"),
+    "string in a number field": _config("epochs", "3"),
     "config is a list": _set("config", [1, 2]),
     "missing config": _drop("config"),
     "foreign model": _set("model", "ease"),
@@ -179,7 +179,7 @@ def test_night_trains_from_scratch_and_keeps_the_champions_stored_figure(checkpo
     (d / "meta.json").write_text(json.dumps({**meta, "n_items": "lots"}))
     train = planted_log(100, N, seed=3)
     notes: list[str] = []
-    params = {"layers": [8], "batch_size": 8, "n_sample": 16, "n_epochs": 1}
+    params = {"layers": [8], "batch_size": 8, "n_sample": 16, "epochs": 1}
     warm = {"version": "v0", "checkpoint": str(d), "max_epochs": 1}
     model, report, warm_from = nt._fit("gru4rec", params, "cpu", 0, train, train, train, False, False, warm, notes)
     assert warm_from is None and report.epochs == 1 and model.n_items == N
@@ -193,3 +193,18 @@ def test_night_trains_from_scratch_and_keeps_the_champions_stored_figure(checkpo
     # champion_on_test None: the gate compares with the champion's stored figure
     dec = decide("gru4rec", "v1", 0.5, 0.6, "v0", 0.05, "P4-session HR@20")
     assert not dec.publish and dec.champion == 0.6
+
+
+@pytest.mark.parametrize("name", ["gru4rec", "narm"])
+def test_a_checkpoint_in_the_old_spelling_still_loads_and_scores_the_same(name, checkpoints, tmp_path) -> None:
+    """Checkpoints written before the one Trainer spelled the settings n_epochs / learning_rate, with
+    patience 0 for "off": they load under today's names and score exactly as they were saved."""
+    d = _copy(checkpoints[name], tmp_path / "old")
+    meta = json.loads((d / "meta.json").read_text())
+    cfg = meta["config"]
+    cfg["n_epochs"], cfg["learning_rate"], cfg["patience"] = cfg.pop("epochs"), cfg.pop("lr"), 0
+    (d / "meta.json").write_text(json.dumps(meta))
+    old, new = _load(name, d), _load(name, checkpoints[name])
+    assert old.config == new.config and old.config.patience is None
+    probe = planted_log(10, N, seed=3)
+    torch.testing.assert_close(old.score_last(probe), new.score_last(probe), rtol=0, atol=0)

@@ -15,7 +15,7 @@ from recmodels.similarity import cosine_topk
 from recmodels.topk import session_topk
 from tests.session_fixtures import planted_log
 
-SMALL = dict(layers=[16], batch_size=16, n_sample=32, n_epochs=1, learning_rate=0.1, dropout_p_hidden=0.0)
+SMALL = dict(layers=[16], batch_size=16, n_sample=32, epochs=1, lr=0.1, dropout_p_hidden=0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +90,7 @@ def test_gru4rec_scores_are_float32_under_bf16_autocast() -> None:
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-6)
 
 
-NARM_SMALL = dict(embedding=16, hidden=16, batch_size=64, n_epochs=1)
+NARM_SMALL = dict(embedding=16, hidden=16, batch_size=64, epochs=1)
 
 
 def test_narm_scores_long_prefixes_from_its_training_window() -> None:

@@ -70,7 +70,7 @@ def logs() -> tuple[Sessions, Sessions]:
     return train, test
 
 
-GRU_CFG = dict(layers=[64], batch_size=32, n_sample=64, n_epochs=6, learning_rate=0.1, dropout_p_hidden=0.0)
+GRU_CFG = dict(layers=[64], batch_size=32, n_sample=64, epochs=6, lr=0.1, dropout_p_hidden=0.0)
 
 
 def _gru4rec(train: Sessions, manual: bool | None = None) -> GRU4Rec:
@@ -98,7 +98,7 @@ def test_gru4rec_with_broken_state_carry_fails_the_same_test(logs, monkeypatch) 
         assert_learns_beyond_the_last_click(hr20_after_noise(model, test))
 
 
-NARM_CFG = dict(embedding=32, hidden=64, batch_size=128, n_epochs=6, learning_rate=5e-3, dropout_ct=0.2)
+NARM_CFG = dict(embedding=32, hidden=64, batch_size=128, epochs=6, lr=5e-3, dropout_ct=0.2)
 
 
 def test_narm_learns_beyond_the_last_click(logs) -> None:
@@ -135,7 +135,6 @@ def test_one_gru4rec_step_matches_an_independent_sampled_softmax_with_logq(manua
     corrected by -logq * log Q(item) (targets ~ popularity, samples ~ popularity^alpha), cross-entropy
     on the own target column, summed over rows / B. Covers both backward paths of the code."""
     import recmodels.gru4rec as g4
-    from recmodels.session_batching import session_order, session_parallel_schedule
 
     torch.set_num_threads(1)
     B, S, d, n, alpha, logq = 4, 5, 6, 12, 0.5, 1.0
@@ -143,9 +142,10 @@ def test_one_gru4rec_step_matches_an_independent_sampled_softmax_with_logq(manua
     items = np.stack([inputs, targets], 1).reshape(-1)
     train = Sessions(items=items, offsets=np.arange(0, 2 * B + 1, 2), n_items=n, times=np.arange(2 * B).repeat(1))
     cfg = GRU4RecConfig(layers=[d], batch_size=B, n_sample=S, sample_alpha=alpha, logq=logq,
-                        dropout_p_hidden=0.0, learning_rate=0.1, momentum=0.0)  # fmt: skip
+                        dropout_p_hidden=0.0, lr=0.1, momentum=0.0)  # fmt: skip
     model = GRU4Rec(cfg, device="cpu", seed=0)
-    model._build(n)
+    model._manual_backward = manual
+    model.begin_fit(train, None)  # what the Trainer calls: fresh weights, the epoch's layout, the step state
     m = model.module
     W0 = m.table[:n].double().clone()
     dense0 = {k: v.detach().double().clone() for k, v in m.named_parameters()}
@@ -164,9 +164,12 @@ def test_one_gru4rec_step_matches_an_independent_sampled_softmax_with_logq(manua
 
     monkeypatch.setattr(g4._RowOptimizer, "step", row_step)
     monkeypatch.setattr(g4._DenseOptimizer, "step", dense_step)
-    sched = session_parallel_schedule(train.offsets, B, session_order(train.offsets, train.times))
-    assert sched.n_steps == 1
-    loss = g4._EpochTrainer(model, train, manual=manual).run_epoch(sched)
+    assert model._schedule.n_steps == 1
+    assert model._steps.manual == manual  # the path under test is the one that runs
+    blocks = list(model.train_batches())
+    assert len(blocks) == 1
+    step = model.train_step(blocks[0])  # the Trainer's step: the block's steps, loss kept on the device
+    loss = float(step.loss_sum) / step.count
     assert len(row_grads) == 1 and len(dense_grads) == 1
     samples = drawn[0][0].numpy()
 

@@ -41,7 +41,7 @@ def trained() -> tuple[NARM, Sessions, Sessions]:
     train = planted_log(1500, 60, seed=1)
     test = planted_log(300, 60, seed=2)
     model = NARM(
-        NARMConfig(embedding=24, hidden=32, batch_size=64, learning_rate=5e-3, n_epochs=6),
+        NARMConfig(embedding=24, hidden=32, batch_size=64, lr=5e-3, epochs=6),
         device="cpu",
         seed=0,
     )
@@ -75,7 +75,7 @@ def test_validation_early_stopping_keeps_best_epoch() -> None:
     torch.set_num_threads(1)
     train = planted_log(400, 30, seed=5)
     valid = planted_log(100, 30, seed=6)
-    model = NARM(NARMConfig(embedding=16, hidden=16, batch_size=64, learning_rate=5e-3, n_epochs=3), seed=0)
+    model = NARM(NARMConfig(embedding=16, hidden=16, batch_size=64, lr=5e-3, epochs=3), seed=0)
     rep = model.fit(train, valid)
     best = max(h["valid_MRR@20"] for h in rep.history)
     assert rep.valid_metrics["MRR@20"] == best
@@ -113,7 +113,7 @@ def test_p1_short_training_far_above_popularity(shared_data) -> None:
 
     torch.set_num_threads(1)
     train, test, _ = load_p1(shared_data)
-    model = NARM(NARMConfig(learning_rate=5e-3, batch_size=128, n_epochs=2), device="cpu", seed=0)
+    model = NARM(NARMConfig(lr=5e-3, batch_size=128, epochs=2), device="cpu", seed=0)
     model.fit(train)
     res = evaluate_sessions(model, test)
     assert res["n_predictions"] == 10152

@@ -10,7 +10,7 @@ import torch
 from recmodels.checkpoint import CheckpointError
 from recmodels.data import Interactions, UserTargets
 from recmodels.metrics import target_ranks
-from recmodels.ncf import GMF, MLP, NCFConfig, NeuMF, bpr_loss, ncf_log_loss
+from recmodels.ncf import GMF, MLP, NCFConfig, NeuMF
 from recmodels.user_training import (
     DeviceCSR,
     PositiveSet,
@@ -63,15 +63,36 @@ def data():
     return planted()
 
 
-def test_log_loss_and_bpr_match_formulas() -> None:
-    pos = torch.tensor([2.0, -0.5])
-    neg = torch.tensor([0.3, -1.0, 1.5, 0.0])
+def _spread(model: GMF) -> None:
+    """Weights far from the N(0, 0.01) start, where every logit is ~0 and any loss reads log 2."""
+    with torch.no_grad():
+        for p in model.module.parameters():
+            p.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(p.numel()))
+
+
+def test_training_losses_match_formulas(data) -> None:
+    """The loss training runs (``_loss`` on a batch of the epoch) against eq. 7 and BPR written here."""
+    train, _, _ = data
     sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
-    expected = -(np.log(sig(pos.numpy())).sum() + np.log(1 - sig(neg.numpy())).sum()) / 6
-    assert ncf_log_loss(pos, neg).item() == pytest.approx(expected, rel=1e-6)
-    pos2 = torch.tensor([2.0, -0.5, 2.0, -0.5])
-    expected_bpr = -np.mean(np.log(sig(pos2.numpy() - neg.numpy())))
-    assert bpr_loss(pos2, neg).item() == pytest.approx(expected_bpr, rel=1e-6)
+    log_model = GMF(config={"gmf_dim": 4}, device="cpu", seed=0)
+    log_model.begin_fit(train, None)
+    _spread(log_model)
+    u, i, y = next(iter(log_model.train_batches()))
+    with torch.no_grad():
+        p = sig(log_model.module(u, i).double().numpy())
+        got = log_model._loss((u, i, y)).item()
+    y = y.numpy()
+    expected = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()  # eq. 7 over positives and negatives
+    assert 0 < y.mean() < 1 and got == pytest.approx(expected, rel=1e-5)
+
+    bpr_model = GMF(config={"gmf_dim": 4, "loss": "bpr"}, device="cpu", seed=0)
+    bpr_model.begin_fit(train, None)
+    _spread(bpr_model)
+    u, i, j = next(iter(bpr_model.train_batches()))
+    with torch.no_grad():
+        diff = (bpr_model.module(u, i) - bpr_model.module(u, j)).double().numpy()
+        got = bpr_model._loss((u, i, j)).item()
+    assert got == pytest.approx(-np.mean(np.log(sig(diff))), rel=1e-5)
 
 
 @pytest.mark.parametrize("bitmap", [True, False])
@@ -191,13 +212,13 @@ def test_neumf_on_ml100k_p2_beats_most_popular(shared_data) -> None:
 
 
 def test_refit_takes_the_best_epoch_count_and_turns_early_stopping_off() -> None:
+    from recmodels.base import TrainedModel
     from recmodels.registry import create
-    from tasks.train.refit import refit_params, trainable
 
     model = GMF(config={"epochs": 60, "patience": 8}, device="cpu")
-    assert trainable(model) and not trainable(create("ease"))  # baselines have no epochs
-    assert refit_params({"lr": 0.01}, model, best_epoch=17) == {"lr": 0.01, "epochs": 17, "patience": 0}
-    assert refit_params({"lr": 0.01}, model, best_epoch=0) is None  # no epoch was ever validated
+    assert isinstance(model, TrainedModel) and not isinstance(create("ease"), TrainedModel)  # baselines: one pass
+    assert model.refit_params({"lr": 0.01}, best_epoch=17) == {"lr": 0.01, "epochs": 17, "patience": None}
+    assert model.refit_params({"lr": 0.01}, best_epoch=0) is None  # no epoch was ever validated
 
 
 def test_peer_bench_refuses_other_models_and_says_when_recbole_is_missing(tmp_path) -> None:
@@ -251,8 +272,7 @@ def test_neumf_pretraining_honours_warm_start(tmp_path) -> None:
     old.save(tmp_path / "ck")
     warm = NeuMF(config={**TINY_PRE, "epochs": 2, "finetune_epochs": 1, "lr": 0.0, "finetune_lr": 0.0},
                  device="cpu", seed=3)
-    warm.warm_start_from(tmp_path / "ck")
-    rep = warm.fit(train, None)
+    rep = warm.fit(train, None, warm_from=tmp_path / "ck")
     assert not any("phase_gmf" in r or "phase_mlp" in r for r in rep.history)  # no pre-training ran
     users = np.arange(80)
     torch.testing.assert_close(warm.score_users(users, train.matrix), old.score_users(users, train.matrix))
@@ -269,5 +289,5 @@ def test_neumf_refit_puts_the_fine_tune_epoch_into_the_fine_tune_budget() -> Non
     pre_best = max(int(r["epoch"]) for r in rep.history if "phase_gmf" in r or "phase_mlp" in r)
     # the refit ran without validation: its report holds the refit's own phases
     assert final.config.finetune_epochs == rep.best_epoch < 6
-    assert 1 <= final.config.epochs <= 7 and final.config.patience == 0
+    assert 1 <= final.config.epochs <= 7 and final.config.patience is None
     assert final.config.epochs <= pre_best

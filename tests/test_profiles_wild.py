@@ -27,7 +27,9 @@ from tasks.common.profiles import (  # noqa: E402
     typed_batch_params,
 )
 from tasks.common.sqlfiles import sql  # noqa: E402
-from tasks.ingest.files import ingest  # noqa: E402
+from tasks.common.warehouse import scratch_config  # noqa: E402
+from tasks.ingest.run import ingest  # noqa: E402
+from tasks.ingest.validate import ValidationRules  # noqa: E402
 
 BUILT_IN = ("retailrocket", "diginetica", "movielens1m", "yoochoose-buys", "taobao", "amazon-reviews")
 
@@ -139,18 +141,28 @@ def test_headerless_offset_column_must_be_a_column_and_json_keys_need_parts():
         parse_profile({"format": "jsonl", "fields": {"session_id": "s", "item_id": "a..b", "ts": "t"}})
 
 
-# ------------------------------------------------- typed_batch.sql on a hand-filled stage_text
+# ------------------------------------------- the one pass (batch.sql) on hand-filled text fields
+
+FIELDS_DDL = """CREATE TEMP TABLE landing_fields (source_row BIGINT, session_id VARCHAR, user_id VARCHAR,
+    item_id VARCHAR, event_type VARCHAR, category VARCHAR, ts VARCHAR, ts_offset VARCHAR, line_reason VARCHAR,
+    raw_line VARCHAR)"""
 
 
 def _typed(profile, rows: list[tuple]) -> list[dict]:
-    """Run typed_batch.sql on stage_text rows (source_row, session, user, item, type, category, ts, offset)."""
-    con = duckdb.connect()
+    """Run batch.sql and duplicates.sql on text fields (source_row, session, user, item, type, category,
+    ts, offset). No id may be longer than 0 characters here, so every kept row is rejected and keeps
+    its raw text (the one pass keeps raw text for rejected rows only)."""
+    con = duckdb.connect(":memory:", config=scratch_config())  # the scratch databases' settings
     try:
         con.execute("CREATE SCHEMA staging")
-        con.execute(sql("ingest/stage_text_table"))
-        con.executemany("INSERT INTO stage_text VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)", rows)
-        con.execute(sql("ingest/typed_batch"), {"source_file": "f"} | typed_batch_params(profile))
-        cur = con.execute("SELECT * FROM staging.batch ORDER BY source_row")
+        con.execute(FIELDS_DDL)
+        con.executemany("INSERT INTO landing_fields VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)", rows)
+        typing = {k: v for k, v in typed_batch_params(profile).items() if k != "dedupe"}
+        rules = ValidationRules(id_max_chars=0, max_ts=datetime(2100, 1, 1))  # every id fails: all rejected
+        con.execute(sql("staging/batch"), typing | rules.check_params())
+        con.execute(sql("staging/duplicates"), {"dedupe": profile.dedupe})
+        cur = con.execute("SELECT b.*, d.source_row IS NOT NULL AS is_duplicate FROM staging.batch AS b "
+                          "LEFT JOIN staging.duplicates AS d USING (source_row) ORDER BY source_row")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
@@ -284,7 +296,7 @@ def test_yoochoose_buys(home, tmp_path):
 def test_taobao(home, tmp_path):
     f = wf.write_taobao(tmp_path / "in" / "UserBehavior.csv")
     rep = ingest(home, load_profile("taobao"), [f])
-    assert counts(rep) == (8, 7, 1, 0, 0, 0), "an event type quarantined? validation must allow profile.event_types (tasks/ingest/checks.py)"
+    assert counts(rep) == (8, 7, 1, 0, 0, 0), "an event type quarantined? validation must allow profile.event_types (tasks/ingest/validate.py rules_for)"
     got = clicks(home)
     assert [(r[0], r[4], r[7]) for r in got] == [
         (1, "view", 1.0), (2, "view", 1.0), (3, "fav", 2.0), (4, "cart", 3.0), (5, "purchase", 5.0),
@@ -296,7 +308,7 @@ def test_taobao(home, tmp_path):
 def test_amazon_reviews_nested_key(home, tmp_path):
     f = wf.write_amazon_reviews(tmp_path / "in" / "Books_5.json")
     rep = ingest(home, load_profile("amazon-reviews"), [f])
-    assert counts(rep) == (5, 4, 0, 1, 0, 0), "an event type quarantined? validation must allow profile.event_types (tasks/ingest/checks.py)"
+    assert counts(rep) == (5, 4, 0, 1, 0, 0), "an event type quarantined? validation must allow profile.event_types (tasks/ingest/validate.py rules_for)"
     got = clicks(home)
     assert [(r[0], r[2], r[3], r[4], r[5], r[7]) for r in got] == [
         (1, "A2SUAM1J3GNN3B", "0000013714", "rating-5", " Hardcover", 5.0),

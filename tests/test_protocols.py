@@ -309,7 +309,7 @@ def test_profile_starts_from_the_nightly_settings_and_params_override_them(share
     from tasks.features.bundle import NightConfig
     from tasks.tools.evaluate import run_evaluation
 
-    nightly = NightConfig.for_profile("sessionrec").model_params["multdae"]
+    nightly = NightConfig.for_profile("sessionrec").models["multdae"]
     assert nightly["epochs"] != 1
     res = run_evaluation("P3-rsc15", "multdae", shared_data, tuning=True, profile="sessionrec", params={"epochs": 1})
     assert res["params"] == {**nightly, "epochs": 1} and res["profile"] == "sessionrec"

@@ -68,8 +68,8 @@ def test_write_candidates_maps_ids_and_ranks(home):
     users = np.array(["ü-1", "用户2", "nobody"])
     assert write_candidates(con, "user_topn", D1, "gru4rec", "v1", users, idx, sc) == 4
     rows = con.sql(
-        "SELECT run_date, model, model_version, user_id, rank, item_id, score "
-        "FROM recs.candidate_user_topn ORDER BY user_id, rank"
+        "SELECT run_date, model, model_version, entity_id, rank, item_id, score "
+        "FROM recs.candidates WHERE kind = 'user_topn' ORDER BY entity_id, rank"
     ).fetchall()
     assert rows == [
         (D1, "gru4rec", "v1", "ü-1", 1, "东京", 3.0),
@@ -80,7 +80,7 @@ def test_write_candidates_maps_ids_and_ranks(home):
     # item_similar: the source item is an index too, mapped through the same vocabulary.
     write_candidates(con, "item_similar", D1, "i2v", "v1", np.array([4, 3]), idx[:2], sc[:2])
     sim = con.sql(
-        "SELECT item_id, rank, similar_item_id FROM recs.candidate_item_similar ORDER BY 1, 2"
+        "SELECT entity_id, rank, item_id FROM recs.candidates WHERE kind = 'item_similar' ORDER BY 1, 2"
     ).fetchall()
     assert sim == [("x y", 1, "bücher-7"), ("x y", 2, "🙂"), ("🙂", 1, "东京"), ("🙂", 2, "apple")]
     con.close()
@@ -97,7 +97,8 @@ def test_write_candidates_replaces_idempotently(home):
     for _ in range(2):  # re-run of D1 narm with new output: replaces, never appends
         write_candidates(con, "session_next", D1, "narm", "v1b", users[:1], idx[:1, :1], sc[:1, :1])
     counts = con.sql(
-        "SELECT run_date, model, model_version, count(*) FROM recs.candidate_session_next GROUP BY ALL ORDER BY ALL"
+        "SELECT run_date, model, model_version, count(*) FROM recs.candidates WHERE kind = 'session_next' "
+        "GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert counts == [(D1, "gru4rec", "v1", 4), (D1, "narm", "v1b", 1), (D2, "narm", "v2", 4)]
     con.close()
@@ -117,7 +118,7 @@ def test_write_candidates_rejects_bad_input_and_writes_nothing(home):
     with pytest.raises(PublishError, match="shape"):
         write_candidates(con, "user_topn", D1, "m", "v2", users, np.array([[0, 1]]), sc)
     # The failed calls rolled back: the first version's rows are still there, untouched.
-    assert con.sql("SELECT model_version, count(*) FROM recs.candidate_user_topn GROUP BY 1").fetchall() == [
+    assert con.sql("SELECT model_version, count(*) FROM recs.candidates GROUP BY 1").fetchall() == [
         ("v1", 4)
     ]
     con.close()
@@ -129,7 +130,7 @@ def test_promote_replaces_exactly_one_night_of_one_model(home):
     _night(con, D1, "B", "b1", shift=1)
     _night(con, D2, "A", "a2", shift=2)
     before = con.sql(
-        "SELECT * FROM recs.user_topn WHERE NOT (run_date = ? AND model = 'A') ORDER BY ALL", params=[D1]
+        "SELECT * FROM recs.recommendations WHERE NOT (run_date = ? AND model = 'A') ORDER BY ALL", params=[D1]
     ).fetchall()
     # A re-trained version of A for D1 (e.g. a backfill), with fewer rows: replaces exactly A@D1.
     _register_run(con, "A", "a1b", D1)
@@ -137,17 +138,15 @@ def test_promote_replaces_exactly_one_night_of_one_model(home):
         con, "user_topn", D1, "A", "a1b", np.array(["u9"]), np.array([[4]]), np.ones((1, 1), "float32")
     )
     assert promote(con, D1, "A", "a1b") == {"user_topn": 1, "session_next": 0, "item_similar": 0}
+    # Every kind of A@D1 was replaced: session_next and item_similar are now empty for it.
     assert con.sql(
-        "SELECT user_id, item_id, model_version FROM recs.user_topn WHERE run_date = ? AND model = 'A'",
+        "SELECT kind, entity_id, item_id, model_version FROM recs.recommendations WHERE run_date = ? AND model = 'A'",
         params=[D1],
-    ).fetchall() == [("u9", "🙂", "a1b")]
-    assert con.sql(
-        "SELECT count(*) FROM recs.session_next WHERE run_date = ? AND model = 'A'", params=[D1]
-    ).fetchall() == [(0,)]
+    ).fetchall() == [("user_topn", "u9", "🙂", "a1b")]
     after = con.sql(
-        "SELECT * FROM recs.user_topn WHERE NOT (run_date = ? AND model = 'A') ORDER BY ALL", params=[D1]
+        "SELECT * FROM recs.recommendations WHERE NOT (run_date = ? AND model = 'A') ORDER BY ALL", params=[D1]
     ).fetchall()
-    assert after == before and len(after) == 12
+    assert after == before and len(after) == 36  # B@D1 and A@D2, 6 rows of each of 3 kinds
     status = dict(con.sql("SELECT version, status FROM models.model_runs").fetchall())
     assert status == {"a1": "published", "b1": "published", "a2": "published", "a1b": "published"}
     con.close()
@@ -171,8 +170,8 @@ def test_promote_without_candidates_changes_nothing(home):
             np.ones((1, 1), "float32"),
         )
         promote(con, D2, "A", "unregistered")
-    assert con.sql("SELECT count(*) FROM recs.user_topn WHERE model_version = 'a1'").fetchall() == [(6,)]
-    assert con.sql("SELECT count(*) FROM recs.user_topn WHERE run_date = ?", params=[D2]).fetchall() == [(0,)]
+    assert con.sql("SELECT count(*) FROM recs.recommendations WHERE model_version = 'a1'").fetchall() == [(18,)]
+    assert con.sql("SELECT count(*) FROM recs.recommendations WHERE run_date = ?", params=[D2]).fetchall() == [(0,)]
     assert con.sql("SELECT status FROM models.model_runs WHERE version = 'ghost'").fetchall() == [
         ("trained",)
     ]
@@ -183,9 +182,10 @@ def test_promote_prunes_old_candidates(home):
     con = warehouse.connect(home)
     for d in (D1, D2, D3, D4, D5):
         _night(con, d, "A", f"a{d.day}")
-    nights = con.sql("SELECT DISTINCT run_date FROM recs.candidate_user_topn ORDER BY 1").fetchall()
-    assert nights == [(D3,), (D4,), (D5,)]  # candidates: last 3 nights; published rows: all nights
-    assert con.sql("SELECT count(DISTINCT run_date) FROM recs.user_topn").fetchall() == [(5,)]
+    nights = con.sql("SELECT kind, list(DISTINCT run_date ORDER BY run_date) FROM recs.candidates GROUP BY 1").fetchall()
+    # candidates: the last 3 nights of each kind; published rows: all nights
+    assert sorted(nights) == [(kind, [D3, D4, D5]) for kind in ("item_similar", "session_next", "user_topn")]
+    assert con.sql("SELECT count(DISTINCT run_date) FROM recs.recommendations").fetchall() == [(5,)]
     con.close()
 
 
@@ -205,8 +205,10 @@ def test_published_db_latest_views_and_summaries(home):
     )
     con.execute(
         "INSERT INTO models.eval_metrics VALUES ('r', 'A', 'a2', ?, 'P4-user', 'NDCG', 20, 0.25),"
-        " ('r', 'A', 'a2', ?, 'P4-user', 'n_predictions', NULL, 40)",
-        [D2, D2],
+        " ('r', 'A', 'a2', ?, 'P4-user', 'n_predictions', NULL, 40),"
+        # The user_topn champion is judged on P4-user HR@10: B's older night beats A's newer one.
+        " ('r', 'A', 'a2', ?, 'P4-user', 'HR', 10, 0.25), ('r', 'B', 'b1', ?, 'P4-user', 'HR', 10, 0.5)",
+        [D2, D2, D2, D1],
     )
     con.execute(
         "INSERT INTO ops.validation_results (run_id, batch, expectation, level, success, unexpected_count,"
@@ -217,20 +219,29 @@ def test_published_db_latest_views_and_summaries(home):
     assert path == home.published_db and not list(home.tmp.glob("published-*"))
     columns, rows = run_query(
         home,
-        "SELECT model, run_date, model_version, count(*) FROM recs.latest_user_topn "
-        "GROUP BY ALL ORDER BY model",
+        "SELECT kind, model, run_date, model_version, count(*) FROM recs.latest GROUP BY ALL ORDER BY ALL",
     )
-    assert columns[:3] == ["model", "run_date", "model_version"]
-    assert rows == [("A", D2, "a2", 6), ("B", D1, "b1", 6)]
-    for view in ("latest_session_next", "latest_item_similar"):
-        _, rows = run_query(home, f"SELECT model, max(run_date) FROM recs.{view} GROUP BY 1 ORDER BY 1")  # noqa: S608
-        assert rows == [("A", D2), ("B", D1)]
-    _, contents = run_query(home, "SELECT * FROM recs.nights WHERE table_name = 'user_topn' ORDER BY ALL")
+    assert columns[:4] == ["kind", "model", "run_date", "model_version"]
+    assert rows == [(kind, m, d, v, 6) for kind in ("item_similar", "session_next", "user_topn")
+                    for m, d, v in (("A", D2, "a2"), ("B", D1, "b1"))]
+    _, contents = run_query(home, "SELECT * FROM recs.nights WHERE kind = 'user_topn' ORDER BY ALL")
     assert contents == [
         ("user_topn", D1, "A", "a1", 6),
         ("user_topn", D1, "B", "b1", 6),
         ("user_topn", D2, "A", "a2", 6),
     ]
+    _, champions = run_query(home, "SELECT kind, model, model_version, run_date, value FROM recs.champions")
+    # user_topn: B on its figure; the others have no figure, so the newest night (A's) wins.
+    assert champions == [("item_similar", "A", "a2", D2, None), ("session_next", "A", "a2", D2, None),
+                         ("user_topn", "B", "b1", D1, 0.5)]
+    _, users = run_query(home, "SELECT user_id, rank, item_id, model FROM recs.champion_for_users ORDER BY ALL")
+    assert users == [("u1", 1, "bücher-7", "B"), ("u1", 2, "东京", "B"), ("u1", 3, "x y", "B"),
+                     ("u2", 1, "🙂", "B"), ("u2", 2, "apple", "B"), ("u2", 3, "bücher-7", "B")]
+    _, sessions = run_query(home, "SELECT DISTINCT model, run_date FROM recs.champion_for_sessions")
+    assert sessions == [("A", D2)]
+    _, similar = run_query(home, "SELECT item_id, rank, similar_item_id FROM recs.champion_similar_items "
+                                 "WHERE item_id = 'apple' ORDER BY rank")
+    assert similar == [("apple", 1, "东京"), ("apple", 2, "x y"), ("apple", 3, "🙂")]  # A's D2 rows, shift 2
     assert run_query(home, "SELECT * FROM ops.daily_volume")[1] == [(D1, 2, 2, 1, 2)]
     assert run_query(home, "SELECT day, check_name, rows FROM ops.quarantine_summary")[1] == [
         (date(2024, 3, 2), "bad_ts", 1)
@@ -241,16 +252,20 @@ def test_published_db_latest_views_and_summaries(home):
     answers = {f.stem: run_query(home, f.read_text()) for f in ANALYST_SQL.glob("*.sql")}
     assert set(answers) == {
         "user_recommendations",
+        "session_recommendations",
         "similar_items",
+        "champions",
         "model_leaderboard",
         "data_quality_trend",
     }
     assert [r[0] for r in answers["user_recommendations"][1]] == ["A"] * 3 + ["B"] * 3
-    assert answers["similar_items"][1]  # 'apple' is a source item of both models
+    assert {r[3] for r in answers["user_recommendations"][1]} == {"u1"}  # a tie on rows: the smallest id
+    assert answers["similar_items"][1] and answers["session_recommendations"][1]
+    assert [r[:2] for r in answers["champions"][1]] == [("item_similar", "A"), ("session_next", "A"), ("user_topn", "B")]
     board = answers["model_leaderboard"]
-    top = dict(zip(board[0], board[1][0], strict=True))
+    at_20 = [dict(zip(board[0], row, strict=True)) for row in board[1] if row[board[0].index("k")] == 20]
     expected = {"model": "A", "status": "published", "ndcg": 0.25, "n_predictions": 40, "ndcg_rank": 1}
-    assert {c: top[c] for c in expected} == expected
+    assert [{c: r[c] for c in expected} for r in at_20] == [expected]  # the newest night (D2) only
     trend = {
         row[0]: dict(zip(answers["data_quality_trend"][0], row, strict=True))
         for row in answers["data_quality_trend"][1]
@@ -263,7 +278,7 @@ READER = textwrap.dedent(
     """
     import sys, duckdb
     con = duckdb.connect(sys.argv[1], read_only=True)
-    q = "SELECT max(run_date)::VARCHAR FROM recs.user_topn"
+    q = "SELECT max(run_date)::VARCHAR FROM recs.recommendations"
     print("ready", con.execute(q).fetchall()[0][0], flush=True)
     sys.stdin.readline()  # the test has rebuilt the published file meanwhile
     print("after", con.execute(q).fetchall()[0][0], flush=True)
@@ -293,7 +308,7 @@ def test_build_published_while_an_analyst_holds_it_open(home):
         _night(con, D2, "A", "a2")
         con.close()
         build_published(home)  # succeeds: it never opens the file the reader holds
-        assert run_query(home, "SELECT max(run_date) FROM recs.user_topn")[1] == [(D2,)]  # new connection
+        assert run_query(home, "SELECT max(run_date) FROM recs.recommendations")[1] == [(D2,)]  # new connection
         out, err = reader.communicate("go\n", timeout=60)
         assert out.split() == ["after", D1.isoformat()], err  # the old connection keeps the old night
         assert reader.returncode == 0, err
@@ -319,25 +334,24 @@ def test_retention_and_parquet_lake(home):
     build_published(home, retention_days=30)
     assert len(_lake_counts(home)) == 15
     build_published(home, retention_days=2)
-    _, nights = run_query(home, "SELECT DISTINCT run_date FROM recs.user_topn ORDER BY 1")
+    _, nights = run_query(home, "SELECT DISTINCT run_date FROM recs.recommendations ORDER BY 1")
     assert nights == [(D4,), (D5,)]
     _, counts = run_query(
         home,
-        "SELECT 'user_topn', run_date, count(*) FROM recs.user_topn GROUP BY ALL UNION ALL "
-        "SELECT 'session_next', run_date, count(*) FROM recs.session_next GROUP BY ALL UNION ALL "
-        "SELECT 'item_similar', run_date, count(*) FROM recs.item_similar GROUP BY ALL",
+        "SELECT kind, run_date, count(*) FROM recs.recommendations GROUP BY ALL",
     )
     expected = {(kind, f"run_date={d.isoformat()}"): n for kind, d, n in counts}
     assert _lake_counts(home) == expected  # D1..D3 partitions removed, the rest match row for row
     assert expected[("user_topn", f"run_date={D5.isoformat()}")] == 12  # A and B
     # A Hive reader gets run_date back from the path, and the same rows as the published table.
     lake = duckdb.sql(
-        "SELECT run_date, model, user_id, rank, item_id FROM read_parquet($g, hive_partitioning = true) ORDER BY ALL",
+        "SELECT run_date, model, entity_id, rank, item_id FROM read_parquet($g, hive_partitioning = true) ORDER BY ALL",
         params={"g": str(home.lake / "recs" / "user_topn" / "*" / "data.parquet")},
     ).fetchall()
     assert (
         lake
-        == run_query(home, "SELECT run_date, model, user_id, rank, item_id FROM recs.user_topn ORDER BY ALL")[
+        == run_query(home, "SELECT run_date, model, entity_id, rank, item_id FROM recs.recommendations "
+                           "WHERE kind = 'user_topn' ORDER BY ALL")[
             1
         ]
     )
@@ -382,20 +396,20 @@ def test_run_query_is_read_only_and_explains_errors(home):
     con.close()
     build_published(home)
     for statement in (
-        "DROP TABLE recs.user_topn",
-        "DELETE FROM recs.user_topn",
+        "DROP TABLE recs.recommendations",
+        "DELETE FROM recs.recommendations",
         "CREATE TABLE t AS SELECT 1",
     ):
         with pytest.raises(UserInputError, match="read-only"):
             run_query(home, statement)
     with pytest.raises(UserInputError, match="query failed"):
-        run_query(home, f"COPY recs.user_topn TO '{home.root / 'x.csv'}'")
+        run_query(home, f"COPY recs.recommendations TO '{home.root / 'x.csv'}'")
     assert not (home.root / "x.csv").exists()
     with pytest.raises(UserInputError, match="query failed:.*nope"):
         run_query(home, "SELECT * FROM nope")
-    assert run_query(home, "SELECT count(*) FROM recs.user_topn")[1] == [(6,)]  # still all there
+    assert run_query(home, "SELECT count(*) FROM recs.recommendations")[1] == [(18,)]  # still all there
     columns, rows = run_query(
-        home, "SELECT run_date, item_id, score FROM recs.user_topn ORDER BY item_id, score DESC", limit=2
+        home, "SELECT run_date, item_id, score FROM recs.recommendations ORDER BY item_id, score DESC", limit=2
     )
     assert len(rows) == 2
     assert (

@@ -27,7 +27,7 @@ from tasks.tools.synth import write_yoochoose_days
 REPO = Path(__file__).resolve().parent.parent
 NIGHT = "2014-04-04"
 ONLY = "pop,spop,pop-user,ease"
-TABLES = ("recs.user_topn", "recs.session_next", "recs.item_similar")
+TABLES = ("user_topn", "session_next", "item_similar")  # the kinds of recs.recommendations
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -63,7 +63,8 @@ def _night_args(home: Path, landing: Path, day: str = NIGHT) -> list[str]:
 def _published(home: Path) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(home / "published.duckdb"), read_only=True)
     try:
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}  # noqa: S608 - fixed names
+        return {t: con.execute("SELECT * FROM recs.recommendations WHERE kind = $kind ORDER BY ALL",
+                               {"kind": t}).fetchall() for t in TABLES}
     finally:
         con.close()
 
@@ -90,7 +91,7 @@ def reference(template, tmp_path_factory) -> dict[str, list[tuple]]:
     proc = _cli(_night_args(ref, landing), env)
     assert proc.returncode == 0, proc.stderr
     tables = _published(ref)
-    assert tables["recs.session_next"] and tables["recs.user_topn"]  # a meaningful comparison
+    assert tables["session_next"] and tables["user_topn"]  # a meaningful comparison
     return tables
 
 
@@ -141,7 +142,7 @@ def test_another_night_waits_for_the_warehouse(template, tmp_path):
     finally:
         _end_group(proc.pid)
     assert rc == 0, err[-2000:]
-    assert _published(work)["recs.session_next"]
+    assert _published(work)["session_next"]
 
 
 def _runs(home: Path, model: str) -> list[tuple]:
@@ -158,7 +159,7 @@ def test_warm_start_chains_nights_and_falls_back_on_a_tampered_checkpoint(tmp_pa
     write_yoochoose_days(landing, days=6, clicks_per_day=3000, seed=5, with_user=True)
     env, home = _env(tmp_path), tmp_path / "home"
     config = tmp_path / "night.toml"
-    config.write_text("[model_params.gru4rec]\nn_epochs = 3\n")
+    config.write_text("[night.models.gru4rec]\nepochs = 3\n")
     proc = _cli(["backfill", "--source", "synthetic", "--path", str(landing), "--start", "2014-04-01",
                  "--end", "2014-04-03", "--retrain", "none", "--home", str(home)], env)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -189,4 +190,4 @@ def test_warm_start_chains_nights_and_falls_back_on_a_tampered_checkpoint(tmp_pa
     notes = " ".join(third["notes"])
     assert "warm start refused" in notes and "not re-scored" in notes and "weights.pt" in notes
     assert "on 2014-04-06" not in third["decisions"][0]["reason"]  # the stored figure was used instead
-    assert _published(home)["recs.session_next"]
+    assert _published(home)["session_next"]

@@ -1,17 +1,20 @@
-"""Nightly report: SVG helpers, the HTML page on a small hand-made warehouse, escaping, artifacts."""
+"""Nightly report: the page's structure (HTML parser), its figures on a small hand-made warehouse,
+escaping, charts, the night's Data Docs (a real GX site, made readable offline) and the artifacts."""
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
+from html import unescape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from tasks.common.config import Home
 from tasks.common.warehouse import connect
-from tasks.report.charts import bar_chart, line_chart
+from tasks.report.charts import bar_chart, history_chart, model_colours
+from tasks.report.gxdocs import MARKER, make_offline, night_pages, offline_html, site_dir
 from tasks.report.html import (
     METRICS_ARTIFACT_KEY,
     REPORT_ARTIFACT_KEY,
@@ -22,73 +25,75 @@ from tasks.report.html import (
     publish_report_artifacts,
 )
 
-SVG = "{http://www.w3.org/2000/svg}"
 NIGHT = date(2024, 3, 5)
 HOSTILE = '<script>alert("x")</script>'
 
-# The recs layer's tables (another engineer's sql/recs/schema.sql); created here when not there yet.
-RECS_DDL = """
-CREATE SCHEMA IF NOT EXISTS recs;
-CREATE TABLE IF NOT EXISTS recs.user_topn (run_date DATE, model VARCHAR, model_version VARCHAR,
-    user_id VARCHAR, rank INTEGER, item_id VARCHAR, score DOUBLE);
-CREATE TABLE IF NOT EXISTS recs.session_next (run_date DATE, model VARCHAR, model_version VARCHAR,
-    session_id VARCHAR, rank INTEGER, item_id VARCHAR, score DOUBLE);
-CREATE TABLE IF NOT EXISTS recs.item_similar (run_date DATE, model VARCHAR, model_version VARCHAR,
-    item_id VARCHAR, rank INTEGER, similar_item_id VARCHAR, score DOUBLE);
-CREATE TABLE IF NOT EXISTS recs.candidate_user_topn AS SELECT * FROM recs.user_topn LIMIT 0;
-CREATE TABLE IF NOT EXISTS recs.candidate_session_next AS SELECT * FROM recs.session_next LIMIT 0;
-CREATE TABLE IF NOT EXISTS recs.candidate_item_similar AS SELECT * FROM recs.item_similar LIMIT 0;
-"""
+class Page(HTMLParser):
+    """What a reader's browser would meet: sections, figures (with their SVG text), links, scripts."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sections: list[str] = []
+        self.figures: list[dict] = []  # {"protocol", "texts"}
+        self.remote: list[str] = []  # attributes that would make the browser fetch from the network
+        self.scripts = 0
+        self.links: list[str] = []
+        self._svg_depth = 0
+        self._text_in_svg = False
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        for name in ("src", "href", "xlink:href", "data", "poster", "srcset"):
+            v = a.get(name) or ""
+            if re.match(r"\s*(https?:)?//", v) and not (tag == "a" and name == "href"):
+                self.remote.append(f"<{tag} {name}={v}>")
+        if re.search(r"url\(\s*['\"]?(https?:)?//", a.get("style") or ""):
+            self.remote.append(f"<{tag} style>")
+        if tag == "script":
+            self.scripts += 1
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        if tag == "section":
+            self.sections.append(a.get("id") or "")
+        if tag == "figure" and "chart" in (a.get("class") or ""):
+            self.figures.append({"protocol": a.get("data-protocol"), "section": self.sections[-1], "texts": []})
+        if tag == "svg":
+            self._svg_depth += 1
+        self._text_in_svg = tag == "text" and self._svg_depth > 0
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self._svg_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._text_in_svg and data.strip():
+            self.figures[-1]["texts"].append(data.strip())
 
 
-# ----------------------------------------------------------------------------------------------- svg
+# ---------------------------------------------------------------------------------------------- charts
 
 
-def _parse(svg: str) -> ET.Element:
-    root = ET.fromstring(svg)  # raises on malformed XML
-    assert root.tag == f"{SVG}svg"
-    return root
+def test_history_chart_has_axis_titles_legend_and_escapes() -> None:
+    svg = history_chart({"gru4rec": [(date(2024, 3, 4), 0.3), (date(2024, 3, 5), 0.35)], HOSTILE: [(date(2024, 3, 5), 0.1)]},
+                        title="P4-session: HR@20 per night", ylabel="HR@20", ylim=(0.0, 0.5),
+                        colours=model_colours(["gru4rec", HOSTILE]))
+    page = Page(f'<section id="s"><figure class="chart">{svg}</figure></section>')
+    texts = page.figures[0]["texts"]
+    assert "night (run date)" in texts and "HR@20" in texts and "P4-session: HR@20 per night" in texts
+    assert "gru4rec" in texts and HOSTILE in texts  # legend; the hostile name is text, not markup
+    assert "<script" not in svg and page.scripts == 0
+    assert "2024-03-05" in texts and "0.5" in texts  # dated x ticks; the shared y limit's top tick
 
 
-def _marks(root: ET.Element, tag: str, cls: str) -> list[ET.Element]:
-    return [e for e in root.iter(f"{SVG}{tag}") if e.get("class") == cls]
-
-
-def test_bar_chart_one_rect_per_value_heights_ordered() -> None:
-    root = _parse(bar_chart([5, 10, 0, 2.5], ["a", "b", "c", "d"], title="t"))
-    bars = _marks(root, "rect", "bar")
-    assert len(bars) == 4
-    heights = [float(b.get("height")) for b in bars]
-    assert heights[1] > heights[0] > heights[3] > heights[2] == 0.0
-    # Tooltips carry label and value.
-    assert [b.find(f"{SVG}title").text for b in bars][1] == "b: 10"
-
-
-def test_bar_chart_log_scale_and_empty_and_escaping() -> None:
-    root = _parse(bar_chart([1000, 10, 1], log_y=True))
-    h = [float(b.get("height")) for b in _marks(root, "rect", "bar")]
-    # log10(1+v): 1000 vs 10 is ~3:1, not 100:1.
-    assert 2.5 < h[0] / h[1] < 3.2
-    assert _marks(_parse(bar_chart([])), "rect", "bar") == []
-    svg = bar_chart([1], [HOSTILE], title=HOSTILE)
-    assert "<script" not in svg
-    _parse(svg)
-    with pytest.raises(ValueError):
-        bar_chart([1, 2], ["only one"])
-
-
-def test_line_chart_points_gaps_and_legend() -> None:
-    svg = line_chart(["d1", "d2", "d3", "d4"], {"a": [0.1, 0.2, None, 0.4], "b": [0.3, 0.3, 0.3, 0.3]})
-    root = _parse(svg)
-    assert len(_marks(root, "circle", "point")) == 7  # the None is not drawn
-    # Series a is split by its gap into two segments, of which one has 2 points and one 1 (not drawn).
-    lines = _marks(root, "polyline", "line")
-    assert len(lines) == 2
-    assert [len(pl.get("points").split()) for pl in lines] == [2, 4]
-    single = _parse(line_chart(["2024-03-05"], {"m": [0.5]}))
-    assert len(_marks(single, "circle", "point")) == 1
-    with pytest.raises(ValueError):
-        line_chart(["x"], {"m": [1, 2]})
+def test_bar_chart_ids_are_unique_per_chart() -> None:
+    a = bar_chart(["a", "b"], [1, 2], title="t", xlabel="x", ylabel="y")
+    b = bar_chart(["a", "b"], [1, 2], title="t", xlabel="x", ylabel="y")
+    ids_a, ids_b = set(re.findall(r'\bid="([^"]+)"', a)), set(re.findall(r'\bid="([^"]+)"', b))
+    assert ids_a and not ids_a & ids_b
+    # every internal reference points at an id of its own chart
+    for svg, ids in ((a, ids_a), (b, ids_b)):
+        assert set(re.findall(r'href="#([^"]+)"', svg)) <= ids
 
 
 def test_popularity_stats() -> None:
@@ -103,7 +108,6 @@ def test_popularity_stats() -> None:
 def _make_warehouse(tmp_path: Path) -> Home:
     home = Home(tmp_path / "home").ensure()
     con = connect(home)
-    con.execute(RECS_DDL)
     now = datetime(2024, 3, 6, 2, 0)
     # Anonymous clicks (no user_id at all), days 03-01..03-05; item i0 very popular, long tail after.
     clicks = []
@@ -160,12 +164,24 @@ def _make_warehouse(tmp_path: Path) -> Home:
             "INSERT INTO models.eval_metrics VALUES ('night', ?, ?, ?, 'P4-session', 'n_predictions', NULL, 4321)",
             [model, version, NIGHT],
         )
-    # Earlier nights of gru4rec for the history chart (one later night that must not show).
+    # Earlier nights of gru4rec for the history chart (one later night that must not show), and a user
+    # model on its own protocol: two protocols, two charts.
     for d, v in ((date(2024, 3, 3), 0.30), (date(2024, 3, 4), 0.32), (date(2024, 3, 9), 0.99)):
         con.execute(
             "INSERT INTO models.eval_metrics VALUES ('old', 'gru4rec', 'g-old', ?, 'P4-session', 'HR', 20, ?)",
             [d, v],
         )
+    for d, v in ((date(2024, 3, 4), 0.05), (date(2024, 3, 5), 0.07)):
+        con.execute("INSERT INTO models.eval_metrics VALUES ('x', 'ease', 'e-1', ?, 'P4-user', 'HR', 10, ?)", [d, v])
+    # Beyond-accuracy rows as tasks/train/fit.py writes them (recmodels.beyond's names).
+    beyond = [("COVERAGE", 20, 0.3), ("POPULARITY", 20, 0.9125), ("NOVELTY", 20, 7.25), ("TAIL", 20, 0.125),
+              ("HR:head", 20, 0.4), ("NDCG:head", 20, 0.2), ("n:head", None, 30), ("HR:tail", 20, 0.05),
+              ("NDCG:tail", 20, 0.02), ("n:tail", None, 10), ("HR:len:1", 20, 0.3), ("NDCG:len:1", 20, 0.1),
+              ("n:len:1", None, 25), ("HR:len:10+", 20, 0.6), ("NDCG:len:10+", 20, 0.3), ("n:len:10+", None, 15),
+              ("HR:len:3-4", 20, 0.25), ("NDCG:len:3-4", 20, 0.125), ("n:len:3-4", None, 5)]
+    for metric, k, value in beyond:
+        con.execute("INSERT INTO models.eval_metrics VALUES ('night', 'gru4rec', 'g-2', ?, 'P4-session', ?, ?, ?)",
+                    [NIGHT, metric, k, value])
     # Sessions: lengths 2 (x3), 3 (x1), 45 (x2, lands in the 30+ bucket).
     for i, n in enumerate([2, 2, 2, 3, 45, 45]):
         con.execute(
@@ -176,14 +192,16 @@ def _make_warehouse(tmp_path: Path) -> Home:
         con.execute("INSERT INTO features.item_vocab VALUES (?, ?, ?, ?, 1)", [f"i{i}", i, now, now])
     # session_next covers 3 of 10 items; user_topn empty for the night (an older night has rows).
     con.execute(
-        "INSERT INTO recs.session_next VALUES (?, 'gru4rec', 'g-2', 's1', 1, 'i0', 0.9),"
-        " (?, 'gru4rec', 'g-2', 's1', 2, 'i1', 0.8), (?, 'gru4rec', 'g-2', 's2', 1, 'i2', 0.7)",
+        "INSERT INTO recs.recommendations VALUES ('session_next', ?, 'gru4rec', 'g-2', 's1', 1, 'i0', 0.9),"
+        " ('session_next', ?, 'gru4rec', 'g-2', 's1', 2, 'i1', 0.8),"
+        " ('session_next', ?, 'gru4rec', 'g-2', 's2', 1, 'i2', 0.7)",
         [NIGHT, NIGHT, NIGHT],
     )
-    con.execute("INSERT INTO recs.user_topn VALUES (DATE '2024-03-01', 'neumf', 'u-1', 'u9', 1, 'i0', 1.0)")
+    con.execute("INSERT INTO recs.recommendations VALUES "
+                "('user_topn', DATE '2024-03-01', 'neumf', 'u-1', 'u9', 1, 'i0', 1.0)")
     # The rejected narm scored sessions too (candidates only): 1 distinct item of 10.
     con.execute(
-        "INSERT INTO recs.candidate_session_next VALUES (?, 'narm', 'n-2', 's1', 1, 'i7', 0.5)", [NIGHT]
+        "INSERT INTO recs.candidates VALUES ('session_next', ?, 'narm', 'n-2', 's1', 1, 'i7', 0.5)", [NIGHT]
     )
     con.close()
     return home
@@ -212,12 +230,13 @@ def test_build_report_content(home: Home) -> None:
     text = _text(html)
     assert not list(path.parent.glob("*.tmp"))  # atomic write left no temp file
 
-    # 1. volumes (16 rows a day), ingest accounting, failed expectation, quarantine by reason (window only).
+    # 1. volumes (16 rows a day) from the first day with data, 03-01, not from the window's start 02-21;
+    # ingest accounting, failed expectation, quarantine by reason (window only).
     assert "2024-03-05 16 4 0 6" in text  # day, rows, sessions, rows with user_id, items
-    assert "2024-02-29 0 0 0 0" in text  # days without rows in the 14-day window are shown as 0
-    volumes = html.split("1. Data volumes")[1].split("<h3>")[0]
-    day_bars = _marks(ET.fromstring(re.search(r"<svg.*?</svg>", volumes, flags=re.S).group(0)), "rect", "bar")
-    assert len(day_bars) == 14
+    assert "2024-03-01 16 4 0" in text and "2024-02-29" not in text
+    volumes = next(f for f in Page(html).figures if f["section"] == "volumes")
+    assert "2024-03-01" in volumes["texts"] and "2024-02-29" not in volumes["texts"]
+    assert "accepted rows" in volumes["texts"] and "event date" in volumes["texts"]
     assert "ing-4 2024-03-05 1 1,234 1,200 30 4 0" in text
     assert "2 expectation results, 1 failed" in text
     assert "expect_column_values_to_not_be_null item_id row 7 1,234" in text
@@ -231,31 +250,40 @@ def test_build_report_content(home: Home) -> None:
     )
     assert "neumf u-2 – – – – – – failed no users in window" in text
 
-    # 3. history: gru4rec HR@20 on 3 nights up to the report night (not the later 03-09).
-    history = html.split("3. Primary metric")[1].split("<h2>")[0]
-    svgs = [ET.fromstring(s) for s in re.findall(r"<svg.*?</svg>", history, flags=re.S)]
-    gru = next(s for s in svgs if "gru4rec" in s.find(f"{SVG}title").text)
-    assert len(_marks(gru, "circle", "point")) == 3
-    assert "0.99" not in history
+    # 3. history: one chart per protocol with its models, up to the report night (not the later 03-09).
+    history = [f for f in Page(html).figures if f["section"] == "history"]
+    assert [f["protocol"] for f in history] == ["P4-session", "P4-user"]
+    session_chart, user_chart = (f["texts"] for f in history)
+    assert {"gru4rec", "narm"} <= set(session_chart) and "ease" not in session_chart
+    assert "ease" in user_chart and "HR@10" in user_chart and "HR@20" in session_chart
+    assert "2024-03-09" not in " ".join(session_chart)
 
-    # 4. popularity (training window 03-01..03-04 from model_runs: 64 events, i0 holds 32) + coverage 3/10.
+    # 4. beyond accuracy at the protocol's k, and the segments in their order (head, tail, lengths)
+    assert "gru4rec g-2 P4-session 20 30.0% 91.2% 7.25 12.5%" in text
+    segs = html.split('<table class="segments">')[1].split("</table>")[0]
+    assert _text(segs).split("HR@20")[0].split() == ["gru4rec", "g-2", "(P4-session,", "k=20)", "head", "tail",
+                                                      "len:1", "len:3-4", "len:10+"]
+    assert "HR@20 0.4000 0.0500 0.3000 0.2500 0.6000" in _text(segs)
+    assert "predictions 30 10 25 5 15" in _text(segs)
+
+    # 5. popularity (training window 03-01..03-04 from model_runs: 64 events, i0 holds 32) + coverage 3/10.
     assert "2024-03-01 .. 2024-03-04 (models.model_runs)" in text
     assert "9 64 50.0% 50.0%" in text  # items, events, top 1% and top 10% share (i0)
-    assert "recs.session_next gru4rec g-2 3 2 3 30.0%" in text
-    assert "recs.candidate_session_next narm n-2 1 1 1 10.0%" in text
+    assert "recs.recommendations: session_next gru4rec g-2 3 2 3 30.0%" in text
+    assert "recs.candidates: session_next narm n-2 1 1 1 10.0%" in text
 
-    # 5. session histogram: buckets 2, 3, 30+.
-    sessions = html.split("5. Session lengths")[1].split("<h2>")[0]
-    bars = _marks(ET.fromstring(re.search(r"<svg.*?</svg>", sessions, flags=re.S).group(0)), "rect", "bar")
-    assert [b.find(f"{SVG}title").text for b in bars] == ["2: 3", "3: 1", "30+: 2"]
+    # 6. session histogram: buckets 2, 3, 30+ (axis labels and table).
+    sessions = next(f for f in Page(html).figures if f["section"] == "sessions")["texts"]
+    assert {"2", "3", "30+", "session length (clicks)", "sessions"} <= set(sessions)
+    assert "2 3 50.0% 3 1 16.7% 30+ 2 33.3%" in text
 
-    # 6. training time and stages.
+    # 7. training time and stages.
     assert "gru4rec g-2 published 812.5 s" in text and "train 907.8 s" in text
 
     # 7. notes: the flow's and the detected missing user ids, in the notes box at the top.
     notes = html.split('<div class="notes">')[1].split("</div>")[0]
     assert "flow says: user models skipped" in notes
-    assert "recs.user_topn has no rows for 2024-03-05: the source has no user ids" in _text(notes)
+    assert "recs.recommendations has no user_topn rows for 2024-03-05: the source has no user ids" in _text(notes)
     assert "1 of 2 expectations failed" in _text(notes)
 
 
@@ -265,13 +293,14 @@ def test_gate_list_overrides_and_hostile_values_are_escaped(home: Home) -> None:
         {"model": HOSTILE, "version": "x&1", "decision": "rejected", "reason": "<b>bold</b>"},
     ]
     html = build_report(home, NIGHT, gate=gate, notes=[HOSTILE]).read_text()
-    assert "<script" not in html and "<b>bold" not in html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
-    # The gate list wins over models.model_runs.gate_reason; hostile model gets its own (escaped) row.
-    assert "rejected</td><td>worse than pop &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</td>" in html
-    assert "<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</td><td>x&amp;1</td>" in html
-    assert "HR@20 0.1100 below pop baseline" not in html
-    assert "x&amp;1" in html
+    assert "<script" not in html and "<b>bold" not in html and Page(html).scripts == 0
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html  # markupsafe's escaping
+    # What a reader sees: the hostile strings as text. The gate list wins over model_runs.gate_reason;
+    # the hostile model gets its own row.
+    text = unescape(_text(html))
+    assert f"rejected worse than pop {HOSTILE}" in text
+    assert f"{HOSTILE} x&1" in text and "<b>bold</b>" in text
+    assert "HR@20 0.1100 below pop baseline" not in text
 
 
 def test_user_ids_present_means_no_missing_ids_claim(tmp_path: Path) -> None:
@@ -281,14 +310,14 @@ def test_user_ids_present_means_no_missing_ids_claim(tmp_path: Path) -> None:
     con.close()
     text = _text(build_report(home, NIGHT).read_text())
     assert "the source has no user ids" not in text
-    assert "recs.user_topn has no rows for 2024-03-05: raw.clicks has 16 events of 4 users" in text
+    assert "recs.recommendations has no user_topn rows for 2024-03-05: raw.clicks has 16 events of 4 users" in text
     con = connect(home)
     con.execute(
-        "INSERT INTO recs.candidate_user_topn VALUES (?, 'neumf', 'u-2', 'us0-1', 1, 'i0', 1.0)", [NIGHT]
+        "INSERT INTO recs.candidates VALUES ('user_topn', ?, 'neumf', 'u-2', 'us0-1', 1, 'i0', 1.0)", [NIGHT]
     )
     con.close()
     text = _text(build_report(home, NIGHT).read_text())
-    assert "user models scored users (recs.candidate_user_topn) but the gate published none" in text
+    assert "user models scored users (recs.candidates: user_topn) but the gate published none" in text
 
 
 def test_missing_layers_are_skipped_not_fatal(tmp_path: Path) -> None:
@@ -369,3 +398,79 @@ def test_artifacts_payloads_without_a_server(home: Home, monkeypatch: pytest.Mon
     md = sent["md"]["markdown"]
     assert str(path) in md and "raw.clicks rows on 2024-03-05: 16" in md
     assert "read 1,234, accepted 1,200, quarantined 30, duplicates 4" in md and "1 failed" in md
+
+
+# ------------------------------------------------------------------------------- structure, Data Docs
+
+
+def test_page_structure_is_self_contained(home: Home) -> None:
+    """What CI can check without a browser: every section, one chart per protocol, axis titles on
+    every chart, no script and nothing fetched from the network."""
+    page = Page(build_report(home, NIGHT, stage_seconds={"ingest": 1.0, "train": 2.0}).read_text())
+    assert page.sections == ["volumes", "metrics", "history", "beyond", "popularity", "sessions", "timings"]
+    history = [f for f in page.figures if f["section"] == "history"]
+    assert sorted(f["protocol"] for f in history) == ["P4-session", "P4-user"]  # one chart per protocol
+    assert len(page.figures) == 7  # volumes, 2 history, popularity, sessions, training time, stages
+    axis_titles = {"volumes": {"event date", "accepted rows"}, "history": {"night (run date)"},
+                   "popularity": {"item popularity rank (1 = most clicked)", "events in the training window"},
+                   "sessions": {"session length (clicks)", "sessions"}, "timings": {"seconds"}}
+    for f in page.figures:
+        assert axis_titles[f["section"]] <= set(f["texts"]), f["section"]
+    assert page.remote == [] and page.scripts == 0
+
+
+@pytest.fixture(scope="module")
+def gx_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real GX Data Docs site: the ingest run ing-4 of the fixture night validated by GX 1.24."""
+    from test_validate import RULES, make_db, row
+
+    from tasks.ingest.validate import validate_batch
+
+    root = tmp_path_factory.mktemp("gx")
+    db = make_db(root / "scratch.duckdb", [row(n) for n in range(1, 11)])
+    validate_batch(db, "ing-4", "f4.csv", RULES, gx_dir=root / "gx")
+    validate_batch(db, "ing-other", "other.csv", RULES, gx_dir=root / "gx")
+    return root / "gx"
+
+
+def test_gx_pages_as_built_fetch_from_cdns(gx_site: Path) -> None:
+    """The reason for gxdocs: GX's own pages load their styles and scripts from the network."""
+    index = (site_dir(gx_site) / "index.html").read_text()
+    if MARKER in index:  # another test of this module already rewrote the shared site
+        pytest.skip("site already rewritten")
+    assert Page(index).remote and Page(index).scripts
+
+
+def test_report_links_the_nights_data_docs_and_makes_them_offline(home: Home, gx_site: Path) -> None:
+    import shutil
+
+    shutil.copytree(gx_site, home.gx, dirs_exist_ok=True)
+    pages, index = night_pages(home.gx, ["ing-4"])
+    assert sorted(p.suite for p in pages) == ["clickrec_batch_days", "clickrec_batch_rows", "clickrec_batch_table"]
+    path = build_report(home, NIGHT)
+    page = Page(path.read_text())
+    docs = [h for h in page.links if "data_docs" in h]
+    # the night's three validation pages and the index, relative to the report, none of ing-other
+    assert len(docs) == 4 and not any("ing-other" in h for h in docs)
+    for href in docs:
+        target = (path.parent / href).resolve()
+        assert target.is_file(), href
+        linked = Page(target.read_text())
+        assert linked.remote == [], (href, linked.remote)
+        assert not any(s for s in re.findall(r"<script[^>]*src=", target.read_text()))
+    css = site_dir(home.gx) / "static" / "styles" / "clickrec_offline.css"
+    assert css.is_file() and ".fa-check-circle::before" in css.read_text()
+    # idempotent: a second night's report rewrites nothing it already rewrote
+    assert make_offline(home.gx, [p.path for p in pages]) == 0
+
+
+def test_offline_html_keeps_content_and_local_links() -> None:
+    html = ('<html><head><link rel="stylesheet" href="https://cdn.example/b.css">'
+            '<script src="https://cdn.example/j.js"></script><style>a{background:url("https://x/y.png")}</style>'
+            '</head><body><img src="https://s3/logo.png?id=1"><a href="https://docs">docs</a>'
+            '<script>inline()</script><p>content</p></body></html>')
+    out = offline_html(html, "../static/c.css", "../static/logo.png")
+    assert MARKER in out and '<link rel="stylesheet" href="../static/c.css">' in out
+    assert "cdn.example" not in out and "https://x/y.png" not in out and 'src="../static/logo.png"' in out
+    assert '<a href="https://docs">docs</a>' in out and "<p>content</p>" in out  # a link is no fetch
+    assert offline_html(out, "other.css", "x.png") == out

@@ -16,8 +16,8 @@ N_ITEMS, GROWN = 60, 65
 # Learning rate 0: the warm-started fit cannot move the weights, so what it scores is what it loaded
 # (GRU4Rec also without momentum: its warm start keeps the checkpoint's momentum, which would move them).
 SESSION_CASES = {
-    "gru4rec": ({"n_epochs": 1, "layers": [32], "batch_size": 16}, "learning_rate"),
-    "narm": ({"n_epochs": 1, "embedding": 16, "hidden": 16, "batch_size": 64}, "learning_rate"),
+    "gru4rec": ({"epochs": 1, "layers": [32], "batch_size": 16}, "lr"),
+    "narm": ({"epochs": 1, "embedding": 16, "hidden": 16, "batch_size": 64}, "lr"),
 }
 FROZEN = {"gru4rec": {"momentum": 0.0}, "narm": {}}
 USER_CASES = {
@@ -54,8 +54,7 @@ def test_session_model_warm_start_continues_from_the_checkpoint(name, tmp_path) 
     probe = planted_log(20, N_ITEMS, seed=2)
 
     warm = create(name, config={**cfg, lr_key: 0.0, **FROZEN[name]}, device="cpu", seed=7)
-    warm.warm_start_from(tmp_path / "ckpt")
-    warm.fit(_grown_sessions(3), None)
+    warm.fit(_grown_sessions(3), None, warm_from=tmp_path / "ckpt")
     assert warm.n_items == GROWN
     torch.testing.assert_close(_relative(warm.score_last(probe)), _relative(old.score_last(probe)), rtol=1e-4, atol=1e-4)
 
@@ -74,8 +73,7 @@ def test_user_model_warm_start_grows_users_and_items(name, tmp_path) -> None:
 
     grown = sp.vstack([sp.hstack([train, sp.csr_matrix((40, GROWN - N_ITEMS))]), _matrix(5, GROWN, seed=2)]).tocsr()
     warm = create(name, config={**cfg, lr_key: 0.0}, device="cpu", seed=7)
-    warm.warm_start_from(tmp_path / "ckpt")
-    warm.fit(Interactions(grown), None)
+    warm.fit(Interactions(grown), None, warm_from=tmp_path / "ckpt")
     users = np.arange(40)
     history = grown[users]
     torch.testing.assert_close(_relative(warm.score_users(users, history)), _relative(old.score_users(users, train)),
@@ -90,16 +88,14 @@ def test_tampered_or_foreign_checkpoint_is_refused_in_fit(tmp_path) -> None:
     data = Interactions(_matrix(30, N_ITEMS, seed=2))
 
     wider = create("multvae", config={**cfg, "hidden": [48]}, device="cpu", seed=0)
-    wider.warm_start_from(tmp_path / "ckpt")
     with pytest.raises(CheckpointError, match="cannot warm-start"):
-        wider.fit(data, None)
+        wider.fit(data, None, warm_from=tmp_path / "ckpt")
 
     weights = tmp_path / "ckpt" / "weights.pt"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     again = create("multvae", config=dict(cfg), device="cpu", seed=0)
-    again.warm_start_from(tmp_path / "ckpt")
     with pytest.raises(CheckpointError, match="weights.pt"):
-        again.fit(data, None)
+        again.fit(data, None, warm_from=tmp_path / "ckpt")
 
 
 def test_gru4rec_warm_start_keeps_the_adagrad_accumulators(tmp_path) -> None:
@@ -117,8 +113,7 @@ def test_gru4rec_warm_start_keeps_the_adagrad_accumulators(tmp_path) -> None:
     assert dense_acc and all(float(v.max()) > 0 for v in dense_acc.values())
 
     warm = create("gru4rec", config=dict(cfg), device="cpu", seed=7)
-    warm.warm_start_from(tmp_path / "ckpt")
-    warm.fit(_grown_sessions(3), None)
+    warm.fit(_grown_sessions(3), None, warm_from=tmp_path / "ckpt")
     after = warm.state_dict()
     # Adagrad accumulators never shrink: kept from the checkpoint, then added to
     assert bool((after["opt.W3"][:N_ITEMS, 0] >= acc_rows - 1e-6).all())

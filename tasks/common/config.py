@@ -1,8 +1,10 @@
-"""Where things live: one home folder holds the warehouse, the lake, models, reports and GX."""
+"""Where things live: one home folder holds the warehouse, the lake, models, reports and GX.
+
+Settings read from the environment live in ``tasks.common.settings``; this module only asks it.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -41,7 +43,10 @@ class Home:
     @classmethod
     def resolve(cls, home: str | Path | None = None) -> Home:
         """``--home`` > ``CLICKREC_HOME`` > ``./warehouse``."""
-        raw = home or os.environ.get("CLICKREC_HOME") or DEFAULT_HOME
+        from tasks.common.settings import get_settings
+
+        settings = get_settings()  # validated on every resolve: a bad CLICKREC_* value fails here, named
+        raw = home or settings.home or DEFAULT_HOME
         return cls(Path(raw).expanduser().resolve())
 
     @property
@@ -73,6 +78,11 @@ class Home:
         return self.root / "gx"
 
     @property
+    def tuned(self) -> Path:
+        """Model settings chosen by ``clickrec tune``, one TOML per source (``tasks.common.night``)."""
+        return self.root / "tuned"
+
+    @property
     def tmp(self) -> Path:
         return self.root / "tmp"
 
@@ -89,17 +99,12 @@ class Home:
         return self
 
 
-LOCK_WAIT_DEFAULT_SECONDS = 6 * 3600  # a later night or an ad-hoc ingest waits for a running night
-
-
 def lock_wait_seconds() -> float:
     """The one wait for anything held by another run (the warehouse lock, DuckDB's file lock,
-    validation's history ATTACH): ``CLICKREC_LOCK_WAIT_SECONDS``, default 6 h."""
-    raw = os.environ.get("CLICKREC_LOCK_WAIT_SECONDS", "")
-    try:
-        return float(raw) if raw else float(LOCK_WAIT_DEFAULT_SECONDS)
-    except ValueError:
-        raise UserInputError(f"CLICKREC_LOCK_WAIT_SECONDS={raw!r}: expected a number of seconds") from None
+    validation's history ATTACH): ``CLICKREC_LOCK_WAIT_SECONDS`` (``tasks.common.settings``)."""
+    from tasks.common.settings import get_settings
+
+    return get_settings().lock_wait_seconds
 
 
 def parse_day(text: str | date, what: str = "--date") -> date:

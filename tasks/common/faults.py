@@ -1,7 +1,7 @@
 """Fault injection for the crash-safety tests: ``CLICKREC_CRASH_AT=<point>`` SIGKILLs the process there.
 
 Points sit where a crash hurts most: between two writes that must agree. Unset, a point costs one
-environment lookup.
+settings read (``tasks.common.settings``).
 """
 
 from __future__ import annotations
@@ -19,5 +19,7 @@ POINTS = (
 
 
 def crash_point(name: str) -> None:
-    if os.environ.get("CLICKREC_CRASH_AT") == name:
+    from tasks.common.settings import get_settings
+
+    if get_settings().crash_at == name:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -7,7 +7,9 @@ and how to read the timestamp. Built-in profiles live in ``profiles/<name>.toml`
 Logs in the wild (README "Profiles for logs in the wild"): ``null_values`` (global and per field),
 a timestamp composed of a date/datetime column plus an offset column, event types kept / renamed /
 weighted (``[events]``), any delimiter, nested JSON keys (``a.b``) and guard-rail thresholds
-(``[guards]``). ``typed_batch_params`` turns a profile into the bound parameters of
+(``[guards]``). The profile's ``[night]``, ``[night.features]`` and ``[night.models.NAME]`` tables are
+the source's night settings (``tasks.common.night``; validated here, applied by ``load_night``).
+``typed_batch_params`` turns a profile into the bound parameters of
 ``sql/ingest/typed_batch.sql``.
 """
 
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from dataclasses import fields as fields_of
 from pathlib import Path
 
+from tasks.common.night import NightConfigError, night_layer
 from tasks.common.sqlfiles import REPO_ROOT
 
 PROFILE_DIR = REPO_ROOT / "profiles"
@@ -33,7 +36,7 @@ OFFSET_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1}  # microseconds per unit o
 NULLABLE_FIELDS = (*CANONICAL_FIELDS, "ts_offset")  # what [field_null_values] may name
 TOP_LEVEL_KEYS = frozenset({
     "name", "format", "delimiter", "header", "quote", "columns", "fields", "timestamp", "defaults", "dedupe",
-    "null_values", "field_null_values", "events", "guards",
+    "null_values", "field_null_values", "events", "guards", "night",
 })
 
 
@@ -74,6 +77,7 @@ class SourceProfile:
     event_weights: dict[str, float] = field(default_factory=dict)  # canonical type -> weight
     default_weight: float = 1.0  # weight of a type not in event_weights
     guards: Guards = field(default_factory=Guards)
+    night: dict = field(default_factory=dict)  # the [night...] tables as set (validated), applied by load_night
 
     @property
     def has_session(self) -> bool:
@@ -126,40 +130,15 @@ def parse_profile(doc: dict, where: str = "<profile>") -> SourceProfile:
     fmt = doc.get("format", "csv")
     if fmt not in FORMATS:
         raise _fail(where, f"format {fmt!r} not one of {FORMATS}")
-    fields = dict(doc.get("fields", {}))
-    unknown = set(fields) - set(CANONICAL_FIELDS)
-    if unknown:
-        raise _fail(where, f"unknown field(s) {sorted(unknown)}; canonical fields are {CANONICAL_FIELDS}")
+    fields = _parse_fields(doc, where)
     defaults = {k: str(v) for k, v in doc.get("defaults", {}).items()}
-    for f in REQUIRED_FIELDS:
-        if f not in fields:
-            raise _fail(where, f"[fields] must map {f!r}")
-    if "session_id" not in fields and "user_id" not in fields:
-        raise _fail(where, "[fields] must map session_id or user_id (sessions are derived from users)")
     ts = doc.get("timestamp", {})
     kind = ts.get("kind", "iso8601")
     if kind not in TS_KINDS:
         raise _fail(where, f"timestamp.kind {kind!r} not one of {TS_KINDS}")
     if kind == "strptime" and not ts.get("format"):
         raise _fail(where, "timestamp.kind = 'strptime' needs timestamp.format")
-    columns = tuple(doc.get("columns", ()))
-    header = bool(doc.get("header", False))
-    if fmt == "csv" and not header:
-        if not columns:
-            raise _fail(where, "a headerless csv profile needs 'columns' (positional names)")
-        missing = [c for c in fields.values() if c not in columns]
-        if missing:
-            raise _fail(where, f"fields map to columns {missing} that are not in 'columns'")
-    delimiter = doc.get("delimiter", ",")
-    if fmt == "csv" and (not isinstance(delimiter, str) or not delimiter or "\n" in delimiter or "\r" in delimiter):
-        raise _fail(where, f"delimiter must be a non-empty string without line breaks, got {delimiter!r}")
-    quote = doc.get("quote", '"')
-    if not isinstance(quote, str) or len(quote) > 1:
-        raise _fail(where, f"quote must be one character or empty, got {quote!r}")
-    if fmt == "jsonl":
-        bad_keys = [k for k in fields.values() if not isinstance(k, str) or any(p == "" for p in k.split("."))]
-        if bad_keys:
-            raise _fail(where, f"json keys {bad_keys} have an empty part (a dot means nesting: 'a.b')")
+    columns, header, delimiter, quote = _parse_layout(doc, fmt, fields, where)
     unknown_top = set(doc) - TOP_LEVEL_KEYS
     if unknown_top:
         raise _fail(where, f"unknown key(s) {sorted(unknown_top)}; known: {sorted(TOP_LEVEL_KEYS)}")
@@ -170,6 +149,10 @@ def parse_profile(doc: dict, where: str = "<profile>") -> SourceProfile:
         raise _fail(where, f"timestamp.offset_column {offset_column!r} has an empty part")
     null_values, field_nulls = _parse_nulls(doc, where)
     events = _parse_events(doc.get("events", {}), where)
+    try:
+        night = night_layer({"night": doc["night"]} if "night" in doc else {}, where)
+    except NightConfigError as exc:
+        raise ProfileError(str(exc)) from None
     return SourceProfile(
         name=str(doc.get("name", Path(where).stem)),
         format=fmt,
@@ -188,8 +171,45 @@ def parse_profile(doc: dict, where: str = "<profile>") -> SourceProfile:
         null_values=null_values,
         field_null_values=field_nulls,
         guards=_parse_guards(doc.get("guards", {}), where),
+        night=night,
         **events,
     )
+
+
+def _parse_fields(doc: dict, where: str) -> dict[str, str]:
+    fields = dict(doc.get("fields", {}))
+    unknown = set(fields) - set(CANONICAL_FIELDS)
+    if unknown:
+        raise _fail(where, f"unknown field(s) {sorted(unknown)}; canonical fields are {CANONICAL_FIELDS}")
+    for f in REQUIRED_FIELDS:
+        if f not in fields:
+            raise _fail(where, f"[fields] must map {f!r}")
+    if "session_id" not in fields and "user_id" not in fields:
+        raise _fail(where, "[fields] must map session_id or user_id (sessions are derived from users)")
+    return fields
+
+
+def _parse_layout(doc: dict, fmt: str, fields: dict[str, str], where: str) -> tuple[tuple[str, ...], bool, str, str]:
+    """``(columns, header, delimiter, quote)``: how a record's values are laid out in the file."""
+    columns = tuple(doc.get("columns", ()))
+    header = bool(doc.get("header", False))
+    if fmt == "csv" and not header:
+        if not columns:
+            raise _fail(where, "a headerless csv profile needs 'columns' (positional names)")
+        missing = [c for c in fields.values() if c not in columns]
+        if missing:
+            raise _fail(where, f"fields map to columns {missing} that are not in 'columns'")
+    delimiter = doc.get("delimiter", ",")
+    if fmt == "csv" and (not isinstance(delimiter, str) or not delimiter or "\n" in delimiter or "\r" in delimiter):
+        raise _fail(where, f"delimiter must be a non-empty string without line breaks, got {delimiter!r}")
+    quote = doc.get("quote", '"')
+    if not isinstance(quote, str) or len(quote) > 1:
+        raise _fail(where, f"quote must be one character or empty, got {quote!r}")
+    if fmt == "jsonl":
+        bad_keys = [k for k in fields.values() if not isinstance(k, str) or any(p == "" for p in k.split("."))]
+        if bad_keys:
+            raise _fail(where, f"json keys {bad_keys} have an empty part (a dot means nesting: 'a.b')")
+    return columns, header, delimiter, quote
 
 
 def _str_list(value: object, where: str, key: str) -> tuple[str, ...]:

@@ -7,7 +7,6 @@ connection to a file must share one configuration, so all pipeline code connects
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,9 @@ def memory_limit() -> str:
     """DuckDB's memory limit for every connection the pipeline opens (warehouse and scratch files):
     beyond it DuckDB spills to disk, so a stage's memory does not grow with its input. Without it
     DuckDB takes 80% of the machine's RAM per database instance."""
-    return os.environ.get("CLICKREC_DUCKDB_MEMORY", "4GB")
+    from tasks.common.settings import get_settings
+
+    return get_settings().duckdb_memory
 
 
 def scratch_config() -> dict[str, object]:

@@ -32,35 +32,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from recmodels.data import Interactions, Sessions, UserTargets
+from tasks.common.night import FeatureConfig  # the one definition of [night.features]
 from tasks.common.sqlfiles import sql
 
 Entity = Literal["user", "session"]
 Weighting = Literal["binary", "count", "decay", "weight"]
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """How raw clicks become training data. Defaults are the usual session-based-recsys ones."""
-
-    gap_minutes: float = 30.0  # inactivity gap when deriving sessions from users (> gap: new session)
-    collapse_repeats: bool = True  # A A B -> A B within a session
-    min_session_length: int = 2
-    min_item_support: int = 5  # events per item, counted after collapsing
-    derive_sessions_from_user: bool = False  # False: the source's session_id is used as is
-    window_days: int = 30  # days of raw.clicks one build reads, ending on the run date
-    entity: Entity = "user"  # rows of user models: users, or sessions when the source has no users
-
-    def __post_init__(self) -> None:
-        if self.entity not in ("user", "session"):
-            raise ValueError(f"entity must be 'user' or 'session', not {self.entity!r}")
-        if self.gap_minutes <= 0 or self.window_days < 1:
-            raise ValueError("gap_minutes must be > 0 and window_days >= 1")
-        if self.min_session_length < 1 or self.min_item_support < 1:
-            raise ValueError("min_session_length and min_item_support must be >= 1")
-
-    def window(self, end_date: date) -> tuple[date, date]:
-        """The inclusive ``(start, end)`` event_date window of a build ending on ``end_date``."""
-        return end_date - timedelta(days=self.window_days - 1), end_date
 
 
 @dataclass(frozen=True)
@@ -122,7 +98,7 @@ def build_features(
             {
                 **window,
                 "entity": config.entity,
-                "config": json.dumps(dataclasses.asdict(config), sort_keys=True),
+                "config": json.dumps(config.model_dump(), sort_keys=True),
                 "filter_rounds": rounds,
             },
         )

@@ -8,11 +8,15 @@ each line is a row, and whatever cannot be parsed quarantines itself alone.
 The split runs in Arrow's C++ kernels over 16 MB blocks; Python only moves blocks, so the memory
 used is a few blocks whatever the file's size. A line longer than ``max_line_bytes`` is kept as a
 bounded excerpt with ``overlong`` set, and the rest of it is skipped without being buffered.
+
+The same read hashes the file's bytes as they come off the disk (compressed bytes for gzip), so the
+sha256 recorded for a file is the digest of exactly the bytes that were ingested, at no extra read.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +31,41 @@ BLOCK_BYTES = 16 << 20
 
 @dataclass
 class LineCount:
-    """Filled while the batches are consumed: the number of physical lines and bytes seen."""
+    """Filled while the batches are consumed: physical lines, decompressed bytes, and (once the file
+    is read to its end) the size and sha256 of the file as stored."""
 
     lines: int = 0
     bytes: int = 0
+    file_bytes: int = 0
+    sha256: str = ""
 
 
-def _open(path: Path, compression: str):
-    return gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")
+class _HashingReader:
+    """A raw file whose every byte read also feeds a sha256 (gzip reads through it)."""
+
+    def __init__(self, fh, count: LineCount) -> None:
+        self._fh, self._count, self._hash = fh, count, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        self._hash.update(data)
+        self._count.file_bytes += len(data)
+        return data
+
+    def finish(self) -> None:
+        """Hash whatever follows the last byte the reader asked for (gzip padding), then record the digest."""
+        for block in iter(lambda: self.read(1 << 20), b""):
+            del block
+        self._count.sha256 = self._hash.hexdigest()
+
+
+def _blocks(path: Path, compression: str, count: LineCount, block_bytes: int) -> Iterator[bytes]:
+    with open(path, "rb") as raw:
+        hashed = _HashingReader(raw, count)
+        fh = gzip.GzipFile(fileobj=hashed, mode="rb") if compression == "gzip" else hashed
+        while block := fh.read(block_bytes):
+            yield block
+        hashed.finish()
 
 
 def _batch(first_no: int, pieces: pa.Array, max_line_bytes: int) -> pa.RecordBatch:
@@ -64,33 +95,29 @@ def line_batches(
     next_no = 1
     carry = b""  # the unfinished line at the end of the previous block
     carry_overlong = False  # carry is an excerpt of a line already longer than the limit
-    with _open(path, compression) as fh:
-        while True:
-            block = fh.read(block_bytes)
-            if not block:
-                break
-            count.bytes += len(block)
-            cut = block.rfind(b"\n")
-            if cut < 0:  # no line ends in this block: it only extends the unfinished one
-                if not carry_overlong:
-                    carry += block
-                    if len(carry) > max_line_bytes:
-                        carry, carry_overlong = carry[:EXCERPT_BYTES], True
-                continue
-            if carry_overlong:
-                first_nl = block.find(b"\n")
-                yield _single(next_no, carry, True)
-                next_no += 1
-                head = block[first_nl + 1 : cut] if first_nl < cut else None
-            else:
-                head = carry + block[:cut]
-            if head is not None:
-                pieces = pc.split_pattern(pa.array([head], pa.binary()), b"\n").flatten()
-                yield _batch(next_no, pieces, max_line_bytes)
-                next_no += len(pieces)
-            carry, carry_overlong = block[cut + 1 :], False
-            if len(carry) > max_line_bytes:
-                carry, carry_overlong = carry[:EXCERPT_BYTES], True
+    for block in _blocks(path, compression, count, block_bytes):
+        count.bytes += len(block)
+        cut = block.rfind(b"\n")
+        if cut < 0:  # no line ends in this block: it only extends the unfinished one
+            if not carry_overlong:
+                carry += block
+                if len(carry) > max_line_bytes:
+                    carry, carry_overlong = carry[:EXCERPT_BYTES], True
+            continue
+        if carry_overlong:
+            first_nl = block.find(b"\n")
+            yield _single(next_no, carry, True)
+            next_no += 1
+            head = block[first_nl + 1 : cut] if first_nl < cut else None
+        else:
+            head = carry + block[:cut]
+        if head is not None:
+            pieces = pc.split_pattern(pa.array([head], pa.binary()), b"\n").flatten()
+            yield _batch(next_no, pieces, max_line_bytes)
+            next_no += len(pieces)
+        carry, carry_overlong = block[cut + 1 :], False
+        if len(carry) > max_line_bytes:
+            carry, carry_overlong = carry[:EXCERPT_BYTES], True
     if carry or carry_overlong:
         yield _single(next_no, carry, carry_overlong)
         next_no += 1

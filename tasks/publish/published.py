@@ -3,16 +3,19 @@
 The night, as far as this module goes (the flow owns the order and the gate):
 
 1. :func:`write_candidates` per model and kind: top-k arrays from a model become rows of
-   ``recs.candidate_<kind>`` in the working database, indices mapped to original ids in SQL.
+   ``recs.candidates`` (kind column) in the working database, indices mapped to original ids in SQL.
 2. The flow's gate compares champion and challenger; when it says yes, :func:`promote` replaces the
-   published rows of (run_date, model) in ``recs.<kind>`` by those candidates and marks the version
-   published, in one transaction. When it says no, nothing is called and yesterday's rows stay.
-3. :func:`build_published` writes a NEW DuckDB file with the retained nights, views, run registry and
-   data-quality summaries, and renames it over ``published.duckdb``. DuckDB lets no process open a file
+   published rows of (run_date, model) in ``recs.recommendations`` by those candidates and marks the
+   version published, in one transaction. When it says no, nothing is called and yesterday's rows stay.
+3. :func:`build_published` writes a NEW DuckDB file with the retained nights, the champions and their
+   views, run registry and data-quality summaries, every table, view and column commented from the
+   column dictionary (sql/published/columns.yaml), and renames it over ``published.duckdb``. DuckDB lets no process open a file
    that another process has open read-write (STACK-NOTES), and analysts hold the published file open
    read-only for hours: so the pipeline never opens that file at all. It builds a fresh one and
    ``os.replace``-s it; open readers keep the old inode, new connections get the new night.
    The same rows go to ``lake/recs/<kind>/run_date=D/data.parquet``, one atomic rename per partition.
+
+SQL: the working db's side in ``sql/recs/``, the published file's in ``sql/published/``.
 """
 
 from __future__ import annotations
@@ -36,16 +39,25 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.common import warehouse
 from tasks.common.config import Home
+from tasks.common.models import GATE_FIGURE, Family
 from tasks.common.sqlfiles import sql
+from tasks.publish.dictionary import comment_statements
 
 Kind = Literal["user_topn", "session_next", "item_similar"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
+# The family whose gate figure (tasks.common.models.GATE_FIGURE) ranks the models of a kind in recs.champions.
+KIND_FAMILY: dict[Kind, Family] = {
+    "user_topn": Family.USER,
+    "session_next": Family.SESSION,
+    "item_similar": Family.AUTOENCODER,
+}
 
 # Candidates are only needed until the gate has decided; a few nights cover a re-run of yesterday.
 CANDIDATE_NIGHTS = 3
 _PARTITION_RE = re.compile(r"^run_date=(\d{4}-\d{2}-\d{2})$")
-# Name under which write_candidates registers its Arrow input (fixed: sql/publish/candidates_insert_*).
+# Names under which Arrow inputs are registered (fixed: sql/recs/candidates_insert, sql/published/champions).
 _INPUT = "publish_input"
+_FIGURES = "kind_figures"
 
 
 class PublishError(ValueError):
@@ -62,17 +74,6 @@ def _working(home_or_con: Home | duckdb.DuckDBPyConnection) -> Iterator[duckdb.D
         yield home_or_con
 
 
-@contextlib.contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.begin()
-    try:
-        yield
-    except BaseException:
-        con.rollback()
-        raise
-    con.commit()
-
-
 def _count(result: list[tuple]) -> int:
     # DELETE / INSERT / UPDATE answer one row holding the affected count.
     return int(result[0][0]) if result else 0
@@ -81,7 +82,8 @@ def _count(result: list[tuple]) -> int:
 def _candidate_table(
     kind: Kind, entity_ids: np.ndarray, item_idx: np.ndarray, scores: np.ndarray
 ) -> pa.Table:
-    """Top-k arrays -> one Arrow row per real candidate (entity, rank, item_idx, score), no row loop."""
+    """Top-k arrays -> one Arrow row per real candidate, no row loop: (entity, entity_idx, rank, item_idx,
+    score), with the original id in ``entity`` or, for item_similar, the item's index in ``entity_idx``."""
     item_idx = np.asarray(item_idx)
     scores = np.asarray(scores)
     if item_idx.ndim != 2 or scores.shape != item_idx.shape:
@@ -102,9 +104,13 @@ def _candidate_table(
         entities = pa.array(entity_ids, type=pa.string())
     if pc.count_distinct(entities, mode="all").as_py() != len(entities):
         raise PublishError(f"{kind}: duplicate entity ids: each user/session/item may appear once")
+    per_row = entities.take(pa.array(rows))
+    no_ids = pa.nulls(len(per_row), pa.string())
+    no_idx = pa.nulls(len(per_row), pa.int64())
     return pa.table(
         {
-            "entity": entities.take(pa.array(rows)),
+            "entity": no_ids if kind == "item_similar" else per_row,
+            "entity_idx": per_row if kind == "item_similar" else no_idx,
             "rank": pa.array(rank),
             "item_idx": pa.array(item_idx[valid].astype(np.int64, copy=False)),
             "score": pa.array(scores[valid].astype(np.float32, copy=False)),
@@ -122,7 +128,7 @@ def write_candidates(
     item_idx: np.ndarray,
     scores: np.ndarray,
 ) -> int:
-    """Store one model's top-k for one night as ``recs.candidate_<kind>`` rows; returns rows written.
+    """Store one model's top-k of one kind for one night as ``recs.candidates`` rows; returns rows written.
 
     ``entity_ids``: original user / session ids (str) for user_topn / session_next; item_idx ints for
     item_similar (mapped to ids like the recommended items). ``item_idx`` / ``scores``: [n, k], column
@@ -133,15 +139,16 @@ def write_candidates(
     if kind not in KINDS:
         raise PublishError(f"unknown kind {kind!r}; expected one of {KINDS}")
     table = _candidate_table(kind, entity_ids, item_idx, scores)
-    params = {"run_date": run_date, "model": model}
+    params = {"kind": kind, "run_date": run_date, "model": model}
     with _working(home_or_con) as con:
+        migrate_legacy_tables(con)
         con.register(_INPUT, table)
         try:
-            with _transaction(con):
-                con.execute(sql(f"publish/candidates_delete_{kind}"), params).fetchall()
+            with warehouse.transaction(con):
+                con.execute(sql("recs/candidates_delete"), params).fetchall()
                 written = _count(
                     con.execute(
-                        sql(f"publish/candidates_insert_{kind}"), params | {"model_version": model_version}
+                        sql("recs/candidates_insert"), params | {"model_version": model_version}
                     ).fetchall()
                 )
                 if written != table.num_rows:
@@ -155,14 +162,21 @@ def write_candidates(
     return written
 
 
-def prune_candidates(con: duckdb.DuckDBPyConnection, keep_nights: int = CANDIDATE_NIGHTS) -> dict[str, int]:
-    """Drop candidates older than the newest ``keep_nights`` calendar nights of each kind."""
-    return {
-        kind: _count(
-            con.execute(sql(f"publish/candidates_prune_{kind}"), {"keep_nights": keep_nights}).fetchall()
-        )
-        for kind in KINDS
-    }
+def prune_candidates(con: duckdb.DuckDBPyConnection, keep_nights: int = CANDIDATE_NIGHTS) -> int:
+    """Drop candidates older than the newest ``keep_nights`` calendar nights of each kind; rows dropped."""
+    return _count(con.execute(sql("recs/candidates_prune"), {"keep_nights": keep_nights}).fetchall())
+
+
+def migrate_legacy_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    """A warehouse from before the one-table layout: move its published per-kind rows into
+    ``recs.recommendations`` and drop the per-kind tables, in one transaction. True if it migrated."""
+    [(legacy,)] = con.execute(sql("recs/legacy_tables")).fetchall()
+    if not legacy:
+        return False
+    with warehouse.transaction(con):
+        con.execute(sql("recs/legacy_migrate")).fetchall()
+        con.execute(sql("recs/legacy_drop"))
+    return True
 
 
 def promote(
@@ -170,34 +184,35 @@ def promote(
 ) -> dict[str, int]:
     """The gate said yes: publish (run_date, model) = this version's candidates, in ONE transaction.
 
-    Replaces the rows of (run_date, model) in ``recs.user_topn / session_next / item_similar`` (other
-    nights and models untouched), marks ``models.model_runs`` status='published' for (model, version),
+    Replaces the rows of (run_date, model), every kind, in ``recs.recommendations`` (other nights and
+    models untouched), marks ``models.model_runs`` status='published' for (model, version),
     then prunes old candidates. Returns rows published per kind. Raises :class:`PublishError`, changing
     nothing, when the version has no candidates that night (which would otherwise erase the night) or
     is not in ``models.model_runs``.
     """
     params = {"run_date": run_date, "model": model}
-    with _working(home_or_con) as con, _transaction(con):
-        published: dict[str, int] = {}
-        for kind in KINDS:
-            con.execute(sql(f"publish/promote_delete_{kind}"), params).fetchall()
-            published[kind] = _count(
-                con.execute(
-                    sql(f"publish/promote_insert_{kind}"), params | {"model_version": model_version}
-                ).fetchall()
-            )
-        if not any(published.values()):
-            raise PublishError(
-                f"{model} {model_version} has no candidates for {run_date}: nothing to promote"
-            )
-        marked = _count(
-            con.execute(
-                sql("publish/mark_published"), {"model": model, "model_version": model_version}
-            ).fetchall()
-        )
-        if marked == 0:
-            raise PublishError(f"{model} {model_version} is not in models.model_runs: refusing to publish it")
-        prune_candidates(con)
+    with _working(home_or_con) as con:
+        migrate_legacy_tables(con)
+        with warehouse.transaction(con):
+            published = _promote_rows(con, params | {"model_version": model_version})
+            prune_candidates(con)
+    return published
+
+
+def _promote_rows(con: duckdb.DuckDBPyConnection, params: dict) -> dict[str, int]:
+    """Inside promote's transaction: replace the rows, check there were some, mark the version published."""
+    model, model_version, run_date = params["model"], params["model_version"], params["run_date"]
+    con.execute(sql("recs/promote_delete"), {"run_date": run_date, "model": model}).fetchall()
+    con.execute(sql("recs/promote_insert"), params).fetchall()
+    counts = dict(con.execute(sql("recs/promoted_counts"), {"run_date": run_date, "model": model}).fetchall())
+    published = {kind: int(counts.get(kind, 0)) for kind in KINDS}
+    if not any(published.values()):
+        raise PublishError(f"{model} {model_version} has no candidates for {run_date}: nothing to promote")
+    marked = _count(
+        con.execute(sql("models/mark_published"), {"model": model, "model_version": model_version}).fetchall()
+    )
+    if marked == 0:
+        raise PublishError(f"{model} {model_version} is not in models.model_runs: refusing to publish it")
     return published
 
 
@@ -219,7 +234,7 @@ def _remove_stale_builds(home: Home) -> None:
 def _write_lake(
     con: duckdb.DuckDBPyConnection, home: Home, nights: dict[str, dict[date, str]]
 ) -> dict[str, list[date]]:
-    """Mirror ``pub.recs.*`` as Hive partitions; returns the partitions (re)written per kind.
+    """Mirror ``pub.recs.recommendations`` as Hive partitions per kind; returns the partitions (re)written.
 
     ``nights``: kind -> run_date -> fingerprint of that night's rows. A partition is rewritten only when
     its ``_fingerprint`` differs (so a night costs one partition, not the whole retention window), and
@@ -243,7 +258,9 @@ def _write_lake(
             # the new one, never a partial one (the temp name does not end in .parquet). The stamp is
             # written after the data, so a crash in between only causes a rewrite next night.
             tmp = part / f".data-{uuid.uuid4().hex}.tmp"
-            con.execute(sql(f"publish/lake_{kind}"), {"run_date": run_date, "path": str(tmp)}).fetchall()
+            con.execute(
+                sql("published/lake_partition"), {"kind": kind, "run_date": run_date, "path": str(tmp)}
+            ).fetchall()
             _fsync(tmp)
             os.replace(tmp, data)
             _fsync(part)
@@ -257,6 +274,59 @@ def _write_lake(
                 shutil.rmtree(part)
         _fsync(root)
     return written
+
+
+# The published file's tables, built from the working db in this order (sql/published/<name>.sql);
+# recommendations first: nights and champions read it.
+_PUBLISHED_TABLES = (
+    "recommendations",
+    "nights",
+    "champions",
+    "model_runs",
+    "eval_metrics",
+    "daily_volume",
+    "quarantine_summary",
+    "validation_summary",
+)
+# Views, created on the file itself after the tables (sql/published/<name>.sql).
+_PUBLISHED_VIEWS = ("latest", "champion_for_users", "champion_for_sessions", "champion_similar_items")
+
+
+def kind_figures() -> pa.Table:
+    """(kind, protocol, metric, k): the gate's figure of each kind's family, which ranks recs.champions."""
+    figures = {kind: GATE_FIGURE[KIND_FAMILY[kind]] for kind in KINDS}
+    rows = [{"kind": kind, "protocol": f.protocol, "metric": f.metric, "k": f.k} for kind, f in figures.items()]
+    return pa.Table.from_pylist(rows, schema=pa.schema(
+        [("kind", pa.string()), ("protocol", pa.string()), ("metric", pa.string()), ("k", pa.int32())]))
+
+
+def _copy_tables(con: duckdb.DuckDBPyConnection, home: Home, cutoff: date | None) -> None:
+    """Into the attached ``pub``: the schemas, every published table, then the lake from them."""
+    con.execute(sql("published/schemas")).fetchall()
+    con.register(_FIGURES, kind_figures())
+    try:
+        for name in _PUBLISHED_TABLES:
+            con.execute(sql(f"published/{name}"), {"cutoff": cutoff} if name == "recommendations" else {}).fetchall()
+    finally:
+        con.unregister(_FIGURES)
+    nights: dict[str, dict[date, str]] = {}
+    for kind, run_date, rows, content in con.execute(sql("published/night_fingerprints")).fetchall():
+        nights.setdefault(kind, {})[run_date] = f"{rows}:{content}"
+    _write_lake(con, home, nights)
+
+
+def _finish_file(path: Path) -> None:
+    """On the new file itself: views (so their unqualified names bind to its own tables whatever catalog
+    name a reader opens it under), the column dictionary's comments, and a checkpoint."""
+    pub = warehouse.open_file(path, "published")
+    try:
+        for name in _PUBLISHED_VIEWS:
+            pub.execute(sql(f"published/{name}")).fetchall()
+        for statement in comment_statements("published"):
+            pub.execute(statement).fetchall()
+        pub.execute(sql("published/checkpoint")).fetchall()
+    finally:
+        pub.close()
 
 
 def build_published(home: Home, retention_days: int = 30) -> Path:
@@ -273,40 +343,16 @@ def build_published(home: Home, retention_days: int = 30) -> Path:
     try:
         with warehouse.session(home) as con:
             _remove_stale_builds(home)
-            newest = con.execute(sql("publish/newest_run_date")).fetchall()[0][0]
-            # No night at all: the filter below matches nothing and the published tables are empty.
+            migrate_legacy_tables(con)
+            newest = con.execute(sql("recs/newest_run_date")).fetchall()[0][0]
+            # No night at all: the filter matches nothing and the published tables are empty.
             cutoff = newest - timedelta(days=retention_days - 1) if newest is not None else None
-            con.execute(sql("publish/attach"), {"path": str(new_file)}).fetchall()
+            con.execute(sql("published/attach"), {"path": str(new_file)}).fetchall()
             try:
-                con.execute(sql("publish/schemas")).fetchall()
-                for kind in KINDS:
-                    con.execute(sql(f"publish/copy_{kind}"), {"cutoff": cutoff}).fetchall()
-                con.execute(sql("publish/nights")).fetchall()
-                for name in (
-                    "copy_model_runs",
-                    "copy_eval_metrics",
-                    "daily_volume",
-                    "quarantine_summary",
-                    "validation_summary",
-                ):
-                    con.execute(sql(f"publish/{name}")).fetchall()
-                nights: dict[str, dict[date, str]] = {}
-                for kind, run_date, rows, content in con.execute(
-                    sql("publish/night_fingerprints")
-                ).fetchall():
-                    nights.setdefault(kind, {})[run_date] = f"{rows}:{content}"
-                _write_lake(con, home, nights)
+                _copy_tables(con, home, cutoff)
             finally:
-                con.execute(sql("publish/detach")).fetchall()
-        # Views are created on the file itself, so their unqualified names bind to its own tables
-        # whatever catalog name a reader later opens it under.
-        pub = duckdb.connect(str(new_file), config={"autoinstall_known_extensions": False})
-        try:
-            for kind in KINDS:
-                pub.execute(sql(f"publish/latest_{kind}")).fetchall()
-            pub.execute(sql("publish/checkpoint")).fetchall()
-        finally:
-            pub.close()
+                con.execute(sql("published/detach")).fetchall()
+        _finish_file(new_file)
         _fsync(new_file)
         os.replace(new_file, target)
         _fsync(target.parent)

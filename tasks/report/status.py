@@ -1,10 +1,12 @@
-"""What the warehouse holds: partitions, counts, quarantine, last runs and nights, disk use (``clickrec status``)."""
+"""What the warehouse holds: partitions, counts, quarantine, last runs, nights and failed runs, disk use
+(``clickrec status``)."""
 
 from __future__ import annotations
 
 import contextlib
 
 from tasks.common.config import Home, NothingToDoError
+from tasks.common.failures import recent_failures
 from tasks.common.sqlfiles import sql
 from tasks.common.warehouse import session
 
@@ -32,7 +34,7 @@ def disk_usage(home: Home) -> list[dict]:
 def warehouse_status(home: Home, last_runs: int = 10) -> dict:
     if not home.db.exists():
         return {"home": str(home.root), "database": None, "partitions": [], "quarantine": [], "runs": [],
-                "nights": [], "disk": disk_usage(home)}
+                "nights": [], "failures": [], "disk": disk_usage(home)}
     with session(home, read_only=True) as con:
         lake_days = sorted(p.name.split("=", 1)[1] for p in home.clicks_lake.glob("event_date=*") if p.is_dir())
         return {
@@ -44,6 +46,7 @@ def warehouse_status(home: Home, last_runs: int = 10) -> dict:
             "quarantine": _rows(con, "ops/status_quarantine"),
             "runs": _rows(con, "ops/status_runs", {"limit": last_runs}),
             "nights": _rows(con, "ops/status_nights", {"limit": last_runs}),
+            "failures": recent_failures(con, last_runs),
             "disk": disk_usage(home),
         }
 

@@ -34,7 +34,7 @@ def _stage_generate(root: str, clicks: int, items: int, days: int) -> dict:
 def _stage_ingest(root: str, clicks: int, items: int, days: int) -> dict:
     from tasks.common.config import Home
     from tasks.common.profiles import load_profile
-    from tasks.ingest.files import ingest
+    from tasks.ingest.run import ingest
 
     t0 = time.perf_counter()
     files = sorted((Path(root) / "landing").iterdir())
@@ -44,13 +44,11 @@ def _stage_ingest(root: str, clicks: int, items: int, days: int) -> dict:
 
 
 def _stage_features(root: str, clicks: int, items: int, days: int) -> dict:
-    from dataclasses import replace
-
     from tasks.common.config import Home
     from tasks.features.bundle import NightConfig, prepare_night
 
     cfg = NightConfig.for_profile("synthetic")
-    cfg = replace(cfg, features=replace(cfg.features, window_days=days), train_days=days - 1)
+    cfg = cfg.updated(features={**cfg.features.model_dump(), "window_days": days}, train_days=days - 1)
     t0 = time.perf_counter()
     bundle = prepare_night(Home.resolve(Path(root) / "home"), START + timedelta(days=days - 1), cfg)
     return {"seconds": time.perf_counter() - t0, "bundle": str(bundle)}
@@ -70,7 +68,7 @@ def _stage_train(root: str, clicks: int, items: int, days: int) -> dict:
     sessions = load_bundle_sessions(bundle, "sessions_train_full")
     n_sessions = int(np.searchsorted(sessions.offsets, TRAIN_SAMPLE_EVENTS, side="right")) - 1
     sample = sessions.take(np.arange(max(1, min(n_sessions, sessions.n_sessions))))
-    gru = create("gru4rec", config={"n_epochs": 1}, seed=0)
+    gru = create("gru4rec", config={"epochs": 1}, seed=0)
     t0 = time.perf_counter()
     gru.fit(sample, None)
     measured = time.perf_counter() - t0

@@ -25,6 +25,7 @@ import torch
 
 from recmodels.data import Sessions
 from recmodels.device import pick_device
+from tasks.common.settings import get_settings
 from tasks.tools.roofline import matmul_peak_gflops
 from tasks.tools.train_session import train_session_model
 
@@ -62,8 +63,8 @@ def bench_one(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Throughput of one training run (``epochs`` epochs) and of inference on ``test`` (or ``train``)."""
-    dev = pick_device(device)
-    p = {**(params or {}), "n_epochs": epochs}
+    dev = pick_device(device or get_settings().device)  # CLICKREC_DEVICE when no argument
+    p = {**(params or {}), "epochs": epochs}
     c0 = time.process_time()
     rec, report = train_session_model(model, train, None, p, seed=seed, device=dev)
     _sync(dev)
@@ -102,7 +103,7 @@ def bench_session_train(
     """
     from tasks.tools.protocol_data import load_p1
 
-    dev = pick_device(device)
+    dev = pick_device(device or get_settings().device)  # CLICKREC_DEVICE when no argument
     peak = matmul_peak_gflops(dev)
     result: dict[str, Any] = {
         "model": model,

@@ -29,6 +29,7 @@ from recmodels.device import autocast, pick_device, seed_everything, uses_bf16
 from recmodels.registry import create
 from recmodels.similarity import cosine_topk
 from recmodels.user_training import TorchUserModel, topn_users
+from tasks.common.settings import get_settings
 from tasks.tools.roofline import matmul_peak_gflops
 from tasks.tools.train_user import default_params
 
@@ -207,7 +208,7 @@ def bench_user_train(
     """
     from tasks.tools.protocol_data import load_p2
 
-    dev = pick_device(device)
+    dev = pick_device(device or get_settings().device)  # CLICKREC_DEVICE when no argument
     precision = (overrides or {}).get("precision", "auto")
     bf16 = uses_bf16(dev, precision)
     peak = matmul_peak_gflops(dev, bf16=bf16)

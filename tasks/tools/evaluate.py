@@ -9,6 +9,9 @@ Protocols (``../shared/PROTOCOLS.md``):
   and ml-100k for user models. The table is the model's ``similar_items(k)`` when it has one,
   otherwise cosine top-k of ``item_vectors()``. Sessions become users (binary session x item rows)
   for user models on rsc15; user sequences become sessions for session models on ml-100k.
+P1 / P2 also carry the beyond-accuracy and segment figures of ``recmodels.beyond`` (coverage,
+popularity percentile, novelty, long-tail share; HR / NDCG by head / tail target, prefix length, new /
+returning user), computed during the same ranking pass.
 P4 runs inside the nightly flow with the same runner functions (see ``recmodels.protocols``).
 """
 
@@ -21,23 +24,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from recmodels.base import Recommender, SessionRecommender, UserRecommender
+from recmodels.base import Recommender, SessionRecommender, TrainedModel, UserRecommender
 from recmodels.baselines import session_item_matrix
+from recmodels.beyond import (
+    evaluate_sessions_beyond,
+    evaluate_user_sequences_beyond,
+    evaluate_users_beyond,
+    item_counts,
+)
 from recmodels.data import Interactions, Sessions
 from recmodels.device import seed_everything
 from recmodels.protocols import (
-    evaluate_sessions,
     evaluate_similarity,
-    evaluate_user_sequences,
-    evaluate_users,
     session_pairs,
     user_last_pairs,
     user_last_train_pairs,
 )
 from recmodels.registry import create
 from recmodels.similarity import cosine_topk
+from tasks.common.models import PROTOCOL_METRICS
 from tasks.tools.protocol_data import default_data_dir, load_p1, load_p1_tuning, load_p2
-from tasks.train.refit import refit_params, trainable
 
 PROTOCOLS = ("P1", "P2", "P3", "P3-rsc15", "P3-ml100k")
 P3_TABLE_K = 100  # length of the similarity lists the pipeline publishes
@@ -72,7 +78,7 @@ def _refit(
     rec: UserRecommender, best_epoch: int, model: str, params: dict | None, seed: int, data: Any
 ) -> tuple[UserRecommender, float, int]:
     """A fresh ``model`` trained for ``best_epoch`` epochs on train + valid (P2's test-time history)."""
-    refit = refit_params(dict(params or {}), rec, best_epoch) if trainable(rec) else None
+    refit = rec.refit_params(dict(params or {}), best_epoch) if isinstance(rec, TrainedModel) else None
     if refit is None:
         raise ValueError(f"--refit needs a trained model with an epoch budget; {model!r} has none")
     final = create(model, config=refit, seed=seed)
@@ -87,7 +93,7 @@ def profile_model_params(profile: str, model: str) -> dict[str, Any]:
     from tasks.features.bundle import NightConfig
 
     load_profile(profile)  # an unknown name fails here, with the known ones listed
-    return dict(NightConfig.for_profile(profile).model_params.get(model, {}))
+    return NightConfig.for_profile(profile).params_for(model)
 
 
 def run_evaluation(
@@ -146,7 +152,7 @@ def run_evaluation(
                 raise ValueError(f"P1 needs a session model; {model!r} is not one")
             train_s, fit = _fit(rec, train)
             t0 = time.perf_counter()
-            res = evaluate_sessions(rec, test, ks=(10, 20))
+            res = evaluate_sessions_beyond(rec, test, item_counts(train, test.n_items), ks=(10, 20))
         else:
             train_s, fit = _fit(rec, train if is_session else _sessions_as_users(train))
             t0 = time.perf_counter()
@@ -164,10 +170,13 @@ def run_evaluation(
             train_s, fit = _fit(rec, data.train.sequences)
         t0 = time.perf_counter()
         if protocol_run == "P2":
+            # popularity = the interactions the final model was trained on (train + valid after refit)
+            n_items = data.test.exclude.shape[1]
+            counts = item_counts(data.test.history if refit else data.train.matrix, n_items)
             if is_user:
-                res = evaluate_users(rec, data.test, ks=(10, 20))
+                res = evaluate_users_beyond(rec, data.test, counts, ks=(10, 20))
             else:
-                res = evaluate_user_sequences(rec, data.full_sequences, data.test, ks=(10, 20))
+                res = evaluate_user_sequences_beyond(rec, data.full_sequences, data.test, counts, ks=(10, 20))
         else:
             idx, score = _similarity_table(rec, table_k)
             res = evaluate_similarity(idx, score, *user_last_pairs(data.valid, data.test), ks=(10, 20))
@@ -195,12 +204,11 @@ def run_evaluation(
     }
 
 
-PRIMARY = {
-    "P1": ("HR@20", "MRR@20", "HR@10", "MRR@10"),
-    "P2": ("HR@10", "NDCG@10", "MRR@10", "HR@20"),
-    "P3-rsc15": ("HR@20", "MRR@20"),
-    "P3-ml100k": ("HR@10",),
-}
+# Shown beside the primary metrics (recmodels.beyond defines them; --json carries every figure).
+BEYOND_COLUMNS = ("COV@20", "POPULARITY@20", "NOVELTY@20")
+HEADERS = {"POPULARITY@20": "pop@20", "NOVELTY@20": "nov@20"}  # short: the table fits 80 columns
+
+PRIMARY = PROTOCOL_METRICS  # each protocol's first figures (tasks.common.models)
 
 
 def print_table(
@@ -214,14 +222,14 @@ def print_table(
     console = console or Console()
     names: list[str] = []
     for r in results:
-        extra = tuple(r["metrics"]) if all_metrics else ("COV@20",)
+        extra = tuple(r["metrics"]) if all_metrics else BEYOND_COLUMNS
         for m in (*PRIMARY.get(r["protocol"], ()), *extra):
             if m in r["metrics"] and m not in names:
                 names.append(m)
     protocols = sorted({r["protocol"] for r in results})
     table = Table(title=f"{', '.join(protocols)} (conservative ties, full ranking)")
     for col in ("model", "seed", *names, "n_pred", "train s", "predict s"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+        table.add_column(HEADERS.get(col, col), justify="left" if col == "model" else "right")
     for r in results:
         cells = [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "" for m in names]
         table.add_row(

@@ -87,7 +87,7 @@ def _worker(
         torch.set_num_threads(max(1, _cores() // world))
     dist.init_process_group(backend, rank=rank, world_size=world)
     try:
-        res = train_mult_ddp(matrix, model_name, config, seed)
+        res = train_mult_ddp(matrix, model_name, config, seed, local_rank=rank)
         if rank == 0:
             torch.save(_payload(res), result_path)
         # No rank tears gloo down while another is still inside a collective: that race aborted a
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         world = int(os.environ["WORLD_SIZE"])
         dist.init_process_group(pick_backend(args.backend, int(os.environ.get("LOCAL_WORLD_SIZE", world))))
         try:
-            res = train_mult_ddp(matrix, args.model, config, args.seed)
+            res = train_mult_ddp(matrix, args.model, config, args.seed, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
             if dist.get_rank() == 0:
                 _report(res, args.out)
         finally:

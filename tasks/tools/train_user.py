@@ -13,7 +13,6 @@ sampled user per epoch).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -22,35 +21,16 @@ import torch
 from recmodels.base import FitReport, UserRecommender
 from recmodels.data import Interactions, UserTargets
 from recmodels.registry import create
+from tasks.common.models import USER_NETWORKS
+from tasks.train.size_defaults import VALID_SAMPLE_USERS, user_defaults
 
-USER_MODELS = ("gmf", "mlp", "neumf", "autorec", "cdae", "multdae", "multvae")
-NCF_MODELS = ("gmf", "mlp", "neumf")
-SMALL_INTERACTIONS = 1_000_000  # training interactions up to which the P2-tuned settings apply
-VALID_SAMPLE_USERS = 20_000  # validation users used for early stopping on large logs
+USER_MODELS = USER_NETWORKS
 
 
 def default_params(name: str, train: Interactions) -> dict[str, Any]:
-    """Default hyperparameters of ``name`` for ``train`` (on top of the model's config defaults)."""
-    if name not in USER_MODELS:
-        raise ValueError(f"not a trained user model: {name!r}; one of {USER_MODELS}")
-    nnz = int(train.matrix.nnz)
-    n_users = int(train.matrix.shape[0])
-    small = nnz <= SMALL_INTERACTIONS
-    params: dict[str, Any] = {}
-    if name in NCF_MODELS:
-        if not small:
-            # ~5 x nnz samples an epoch: large batches, linearly scaled learning rate, short runs
-            params.update(batch_size=16_384, lr=4e-3, epochs=20, patience=3)
-        return params
-    # autoencoders: one sample = one user (item for I-AutoRec)
-    if small:
-        return params  # the config defaults are the P2-tuned ones
-    params.update(batch_size=512, epochs=50, patience=5)
-    if name == "multvae":
-        # same annealing horizon in epochs as the P2 setting has in steps at batch 128 on ml-100k
-        # (20,000 steps ~ 2,700 epochs): beta stays near 0, the best-beta epoch is the early one
-        params.update(total_anneal_steps=max(1_000, 2_700 * math.ceil(n_users / 512)))
-    return params
+    """Default hyperparameters of ``name`` for ``train`` (on top of the model's config defaults): the size
+    rules of ``tasks.train.size_defaults``, which the nightly applies too."""
+    return user_defaults(name, int(train.matrix.nnz), int(train.matrix.shape[0]))
 
 
 def sample_valid(valid: UserTargets | None, max_users: int, seed: int) -> UserTargets | None:

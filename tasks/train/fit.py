@@ -8,31 +8,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
 
-from recmodels.base import SessionRecommender, UserRecommender
+from recmodels.base import FitReport, SessionRecommender, TrainedModel, UserRecommender
+from recmodels.beyond import evaluate_sessions_beyond, evaluate_users_beyond, item_counts
 from recmodels.checkpoint import CheckpointError
-from recmodels.protocols import evaluate_sessions, evaluate_similarity, evaluate_users, session_pairs
+from recmodels.protocols import evaluate_similarity, session_pairs
 from recmodels.registry import create, model_class
 from recmodels.similarity import cosine_topk
 from recmodels.topk import session_topk
+from recmodels.trainer import EpochProgress, Progress, fit_with_refit
 from tasks.common.faults import crash_point
+from tasks.common.models import MIN_VALID_PREDICTIONS, P4_SESSION, P4_SIMILAR, P4_USER
 from tasks.features.bundle import (
     bundle_meta,
     load_bundle_matrix,
     load_bundle_sessions,
     load_bundle_targets,
 )
-from tasks.train.refit import EPOCH_KEYS, refit_params, trainable
-
-# Early stopping on fewer validation predictions than this is noise (e.g. the one anonymous session
-# that spans midnight into D-1): train a fixed budget instead.
-MIN_VALID_PREDICTIONS = 50
+from tasks.train.size_defaults import size_defaults
 
 
 def _version(model: str, meta: dict, params: dict, seed: int) -> str:
@@ -43,9 +45,24 @@ def _version(model: str, meta: dict, params: dict, seed: int) -> str:
 def _metrics_rows(protocol: str, result: dict) -> list[dict]:
     rows = [{"protocol": protocol, "metric": "n_predictions", "k": None, "value": float(result["n_predictions"])}]
     for key, value in result["metrics"].items():
-        metric, k = key.split("@")
-        rows.append({"protocol": protocol, "metric": metric, "k": int(k), "value": float(value)})
+        metric, _, k = key.partition("@")  # "HR@20", "HR:head@20"; "n:head" (a segment's size) has no k
+        rows.append({"protocol": protocol, "metric": metric, "k": int(k) if k else None, "value": float(value)})
     return rows
+
+
+def epoch_logger() -> Progress:
+    """The Trainer's progress callback: one plain line per epoch, e.g. ``gru4rec epoch 3/10 loss 4.2104
+    valid MRR@20 0.3120 (12 s, ~84 s left)``, through Prefect's run logger inside a flow or task run
+    (so the lines reach the Prefect UI), else the ``clickrec`` logger."""
+    try:
+        logger = get_run_logger()
+    except MissingContextError:
+        logger = logging.getLogger("clickrec")
+
+    def log_epoch(progress: EpochProgress) -> None:
+        logger.info(progress.line())
+
+    return log_epoch
 
 
 def _fit(name: str, params: dict, device: str | None, seed: int, train, full, valid, has_valid: bool,
@@ -57,39 +74,29 @@ def _fit(name: str, params: dict, device: str | None, seed: int, train, full, va
     ``warm`` ({"version", "checkpoint", "max_epochs"}): start both fits from that checkpoint with the
     epoch budget capped; a checkpoint that cannot be trusted is noted and the model trains from scratch."""
     model = create(name, config=params or None, device=device, seed=seed)
-    if warm and trainable(model):
+    if not isinstance(model, TrainedModel):
+        return model, model.fit(full, None), None
+    progress = epoch_logger()
+    if warm:
         cfg = model.config_dict()
-        budget = {k: min(int(cfg[k]), int(warm["max_epochs"])) for k in (*EPOCH_KEYS, "finetune_epochs") if k in cfg}
+        budget = {k: min(int(cfg[k]), int(warm["max_epochs"])) for k in ("epochs", "finetune_epochs") if k in cfg}
         try:
             return (*_fit_once(name, {**params, **budget}, device, seed, train, full, valid, has_valid,
-                               refit_full, warm["checkpoint"]), warm["version"])
+                               refit_full, warm["checkpoint"], progress), warm["version"])
         except CheckpointError as exc:
             notes.append(f"{name}: warm start refused, trained from scratch: {exc}")
-    return (*_fit_once(name, params, device, seed, train, full, valid, has_valid, refit_full, None), None)
+    return (*_fit_once(name, params, device, seed, train, full, valid, has_valid, refit_full, None, progress), None)
 
 
 def _fit_once(name: str, params: dict, device: str | None, seed: int, train, full, valid, has_valid: bool,
-              refit_full: bool, warm_dir: str | None):
-    def make(p: dict):
-        m = create(name, config=p or None, device=device, seed=seed)
-        if warm_dir is not None:
-            m.warm_start_from(warm_dir)
-        return m
+              refit_full: bool, warm_dir: str | None, progress: Progress | None = None):
+    def make(p: dict) -> TrainedModel:
+        return create(name, config=p or None, device=device, seed=seed)
 
-    model = make(params)
-    if not (trainable(model) and has_valid):
-        return model, model.fit(full, None)
-    report = model.fit(train, valid)
-    refit = None
-    if refit_full:
-        refit = refit_params(params, model, report.best_epoch)  # NeuMF's phases: its refit_config hook
-    if refit is None:
-        return model, report
-    final = make(refit)
-    final_report = final.fit(full, None)
-    final_report.valid_metrics = report.valid_metrics  # the figures that chose the epoch count
-    final_report.best_epoch = report.best_epoch
-    return final, final_report
+    if not has_valid:
+        model = make(params)
+        return model, model.fit(full, None, progress=progress, warm_from=warm_dir)
+    return fit_with_refit(make, params, train, valid, full, refit=refit_full, progress=progress, warm_from=warm_dir)
 
 
 def _p4_rows(model, family: str, bundle: Path, similar: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict]:
@@ -100,18 +107,20 @@ def _p4_rows(model, family: str, bundle: Path, similar: tuple[np.ndarray, np.nda
     if family == "session":
         test = load_bundle_sessions(bundle, "sessions_test")
         if test.n_sessions:
-            rows += _metrics_rows("P4-session", evaluate_sessions(model, test, ks=(10, 20)))
+            counts = item_counts(load_bundle_sessions(bundle, "sessions_train_full"), test.n_items)
+            rows += _metrics_rows(P4_SESSION, evaluate_sessions_beyond(model, test, counts, ks=(10, 20)))
         return rows
     test_users = load_bundle_targets(bundle, "users_test")
     if len(test_users.users):
-        rows += _metrics_rows("P4-user", evaluate_users(model, test_users, ks=(10, 20)))
+        counts = item_counts(load_bundle_matrix(bundle, "users_train_full"), test_users.exclude.shape[1])
+        rows += _metrics_rows(P4_USER, evaluate_users_beyond(model, test_users, counts, ks=(10, 20)))
     stest = load_bundle_sessions(bundle, "sessions_test")
     if family == "autoencoder" and stest.n_sessions:
         if similar is None:
             sim_idx, sim_val = cosine_topk(model.item_vectors().detach().float(), k=20)
             similar = (sim_idx.cpu().numpy(), sim_val.cpu().numpy())
         src, tgt = session_pairs(stest)
-        rows += _metrics_rows("P4-similar", evaluate_similarity(*similar, src, tgt, ks=(10, 20)))
+        rows += _metrics_rows(P4_SIMILAR, evaluate_similarity(*similar, src, tgt, ks=(10, 20)))
     return rows
 
 
@@ -136,6 +145,45 @@ def _rescore_champion(champion: dict | None, model_name: str, family: str, bundl
         notes.append(f"{model_name}: champion {champion['version']} not re-scored, its stored figure is used: {exc}")
         return None
     return {"version": champion["version"], "metrics": rows}
+
+
+def _write_user_topn(model: UserRecommender, full, bundle: Path, out: Path, top_n: int) -> None:
+    """Candidates ``user_topn.npz``: every user with a history, their seen items excluded."""
+    from recmodels.user_training import topn_users
+
+    users = np.flatnonzero(np.diff(full.matrix.indptr) > 0)
+    history = full.matrix[users]
+    idx, val = topn_users(model, users, history, history, top_n)
+    user_ids = np.load(bundle / "user_ids.npy", allow_pickle=False)
+    np.savez(out / "user_topn.npz", entity_ids=user_ids[users], item_idx=idx.numpy(), scores=val.numpy())
+
+
+def _write_similar(model: UserRecommender, bundle: Path, out: Path, similar_k: int, report: FitReport):
+    """Candidates ``item_similar.npz`` from the model's item vectors (None when it has none), and their
+    figures on the validation day in ``report.valid_metrics`` (``sim_*``: the autoencoders are compared
+    on the validation day, not the test day)."""
+    vectors = model.item_vectors()
+    if vectors is None:
+        return None
+    sim_idx, sim_val = cosine_topk(vectors.detach().float(), k=similar_k)
+    sim_idx, sim_val = sim_idx.cpu().numpy(), sim_val.cpu().numpy()
+    np.savez(out / "item_similar.npz", entity_ids=np.arange(len(sim_idx)), item_idx=sim_idx, scores=sim_val)
+    svalid = load_bundle_sessions(bundle, "sessions_valid")
+    if svalid.n_sessions:
+        src, tgt = session_pairs(svalid)
+        sim_valid = evaluate_similarity(sim_idx, sim_val, src, tgt, ks=(20,))
+        report.valid_metrics = {**report.valid_metrics, **{f"sim_{k}": v for k, v in sim_valid["metrics"].items()}}
+    return sim_idx, sim_val
+
+
+def _save(model, ckpt: Path, extra_meta: dict, notes: list[str]) -> str | None:
+    """The checkpoint's path, or None (noted) for models without tensors: baselines still record their run."""
+    try:
+        model.save(ckpt, extra_meta=extra_meta)
+    except (RuntimeError, OSError, TypeError) as exc:
+        notes.append(f"no checkpoint: {exc}")
+        return None
+    return str(ckpt)
 
 
 def train_one(
@@ -170,6 +218,7 @@ def train_one(
     if family == "session":
         train, valid = load_bundle_sessions(bundle, "sessions_train"), load_bundle_sessions(bundle, "sessions_valid")
         full = load_bundle_sessions(bundle, "sessions_train_full")
+        params = {**size_defaults(model_name, full), **params}  # the night's [night.models.NAME] on top
         model, report, warm_from = _fit(model_name, params, device, seed, train, full, valid,
                                         len(valid.items) - valid.n_sessions >= MIN_VALID_PREDICTIONS,
                                         refit_full, warm, notes)
@@ -182,45 +231,24 @@ def train_one(
     else:
         train = load_bundle_matrix(bundle, "users_train")
         full = load_bundle_matrix(bundle, "users_train_full")
+        params = {**size_defaults(model_name, full), **params}  # the night's [night.models.NAME] on top
         valid = load_bundle_targets(bundle, "users_valid")
         model, report, warm_from = _fit(model_name, params, device, seed, train, full, valid,
                                         len(valid.users) >= MIN_VALID_PREDICTIONS, refit_full, warm, notes)
         assert isinstance(model, UserRecommender)
         train_s = time.perf_counter() - t0
         if meta["has_user_ids"] and meta["entity"] == "user":
-            from recmodels.user_training import topn_users
-
-            users = np.flatnonzero(np.diff(full.matrix.indptr) > 0)
-            history = full.matrix[users]
-            idx, val = topn_users(model, users, history, history, top_n)
-            user_ids = np.load(bundle / "user_ids.npy", allow_pickle=False)
-            np.savez(out / "user_topn.npz", entity_ids=user_ids[users], item_idx=idx.numpy(), scores=val.numpy())
+            _write_user_topn(model, full, bundle, out, top_n)
         else:
-            notes.append("recs.user_topn not produced: the source has no user ids (sessions stand in for users)")
-        vectors = model.item_vectors() if family == "autoencoder" else None
-        similar = None
-        if vectors is not None:
-            sim_idx, sim_val = cosine_topk(vectors.detach().float(), k=similar_k)
-            sim_idx, sim_val = sim_idx.cpu().numpy(), sim_val.cpu().numpy()
-            similar = (sim_idx, sim_val)
-            np.savez(out / "item_similar.npz", entity_ids=np.arange(len(sim_idx)), item_idx=sim_idx, scores=sim_val)
-            svalid = load_bundle_sessions(bundle, "sessions_valid")
-            if svalid.n_sessions:  # the autoencoders are compared on the validation day, not the test day
-                src, tgt = session_pairs(svalid)
-                sim_valid = evaluate_similarity(sim_idx, sim_val, src, tgt, ks=(20,))
-                report.valid_metrics = {**report.valid_metrics, **{f"sim_{k}": v for k, v in sim_valid["metrics"].items()}}
+            notes.append("no user_topn recommendations: the source has no user ids (sessions stand in for users)")
+        similar = _write_similar(model, bundle, out, similar_k, report) if family == "autoencoder" else None
         rows = _p4_rows(model, family, bundle, similar)
 
     champion = _rescore_champion((meta.get("champions") or {}).get(label), model_name, family, bundle, device, notes)
     crash_point("train-after-fit")
     version = _version(label, meta, params | ({"warm_start_from": warm_from} if warm_from else {}), seed)
-    ckpt = models_dir / label / version
-    try:
-        model.save(ckpt, extra_meta={"run_date": meta["run_date"], "fit": report.to_dict(), "metrics": rows})
-        ckpt_path = str(ckpt)
-    except (RuntimeError, OSError, TypeError) as exc:  # baselines without tensors still record their run
-        ckpt_path = None
-        notes.append(f"no checkpoint: {exc}")
+    ckpt_path = _save(model, models_dir / label / version, {"run_date": meta["run_date"], "fit": report.to_dict(),
+                                                            "metrics": rows}, notes)
     result = {
         "model": label,
         "registry_name": model_name,

@@ -1,1 +1,0 @@
-UPDATE ops.ingest_runs SET state = 'published', published_at = now()::TIMESTAMP WHERE run_id = $run_id;

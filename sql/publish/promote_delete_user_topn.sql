@@ -1,3 +1,0 @@
--- The gate accepted (run_date, model): its previously published rows for that night go ...
-DELETE FROM recs.user_topn
-WHERE run_date = $run_date AND model = $model;

@@ -1,0 +1,3 @@
+-- The gate accepted (run_date, model): its previously published rows of that night, every kind, go ...
+DELETE FROM recs.recommendations
+WHERE run_date = $run_date AND model = $model;

@@ -1,7 +1,0 @@
--- Before the gate: distinct scored (similar) items of the night per model version in recs.candidate_item_similar.
-SELECT model, model_version, count(*) AS rows, count(DISTINCT item_id) AS entities,
-       count(DISTINCT similar_item_id) AS items
-FROM recs.candidate_item_similar
-WHERE run_date = $run_date
-GROUP BY model, model_version
-ORDER BY model, model_version;

@@ -1,5 +1,0 @@
--- Days outside the allowed volume ratio, for the failure message (the same bounds GX checked).
-SELECT event_date, row_count, trailing_mean, ratio, history_days
-FROM staging.validate_day_counts
-WHERE ratio IS NOT NULL AND NOT (ratio >= $min_ratio AND ratio <= $max_ratio)
-ORDER BY event_date;

@@ -1,1 +1,0 @@
-SELECT * FROM staging.validate_day_counts

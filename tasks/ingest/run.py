@@ -1,0 +1,138 @@
+"""One ingest run, start to end: stage every landing file, commit them together, publish the run's
+Data Docs, and leave no scratch file behind. The one place this sequence exists; the Prefect flows
+(``flows/ingest.py``) call it and only choose how the files are staged (in order, or concurrently)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+from tasks.common.config import Home
+from tasks.common.locks import run_alive
+from tasks.common.profiles import SourceProfile
+from tasks.ingest.commit import commit_run
+from tasks.ingest.gx_suite import publish_docs
+from tasks.ingest.landing import Days, day_label, new_run_id, resolve_inputs
+from tasks.ingest.stage import (
+    COUNT_KEYS,
+    FileReport,
+    Validate,
+    cleanup_dead_scratch,
+    cleanup_scratch,
+    stage_file,
+)
+from tasks.ingest.validate import docs_lock
+
+
+@dataclass
+class IngestReport:
+    run_id: str
+    profile: str
+    day: str | None
+    files: list[FileReport]
+    days_written: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)  # run-level steps (commit, data_docs)
+    data_docs: Path | None = None  # the GX Data Docs index page holding this run's results
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {k: sum(getattr(f, k) for f in self.files) for k in COUNT_KEYS}
+
+    @property
+    def flags(self) -> list[str]:
+        return [flag for f in self.files for flag in f.flags]
+
+    def to_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "profile": self.profile,
+            "day": self.day,
+            "days_written": self.days_written,
+            "totals": self.totals,
+            "flags": self.flags,
+            "files": [{k: v for k, v in asdict(f).items() if k not in ("scratch", "suite_run")} for f in self.files],
+        }
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """Everything :func:`stage_file` needs for one file of a run (picklable: paths, dates, ids)."""
+
+    path: Path
+    profile: SourceProfile
+    home: Home
+    run_id: str
+    day: Days
+    validate: Validate | None
+    whole_day: bool
+    strict: bool
+    link_path: str | None
+
+
+def stage_job(job: StageJob) -> FileReport:
+    return stage_file(job.path, job.profile, job.home, job.run_id, job.day, job.validate, job.whole_day,
+                      job.strict, job.link_path)
+
+
+def stage_in_order(jobs: Sequence[StageJob]) -> Iterable[FileReport]:
+    return (stage_job(job) for job in jobs)
+
+
+StageAll = Callable[[Sequence[StageJob]], Iterable[FileReport]]
+Commit = Callable[[Home, str, SourceProfile, Days, Sequence[FileReport]], list[str]]
+
+
+@contextlib.contextmanager
+def ingest_run(home: Home, run_id: str):
+    """The life of one ingest run: its scratch files are marked alive, and dead runs' are removed."""
+    home.ensure()
+    with run_alive(home, run_id):
+        cleanup_dead_scratch(home)
+        yield
+
+
+def ingest(
+    home: Home,
+    profile: SourceProfile,
+    paths: Sequence[Path],
+    day: Days = None,
+    run_id: str | None = None,
+    validate: Validate | None = None,
+    on_file: Callable[[FileReport], None] | None = None,
+    strict: bool = False,
+    allow_outside_links: bool = False,
+    stage_all: StageAll = stage_in_order,
+    commit: Commit = commit_run,
+) -> IngestReport:
+    """Ingest ``paths`` (files) with ``profile``; ``day`` (a date or an inclusive ``(start, end)``)
+    restricts the run to, and replaces, those days whole. ``stage_all`` stages the run's files (in
+    order by default; the flows pass a concurrent one), ``commit`` commits them (the flows pass a
+    retried task)."""
+    run_id = run_id or new_run_id()
+    inputs = resolve_inputs(paths, allow_outside_links)
+    whole_day = isinstance(day, date) and len(inputs) == 1
+    jobs = [StageJob(lf.resolved, profile, home, run_id, day, validate, whole_day, strict, lf.link_path)
+            for lf in inputs]
+    reports: list[FileReport] = []
+    seconds: dict[str, float] = {}
+    with ingest_run(home, run_id):
+        try:
+            for report in stage_all(jobs):
+                reports.append(report)
+                if on_file:
+                    on_file(report)
+            t0 = time.perf_counter()
+            days = commit(home, run_id, profile, day, reports)
+            seconds["commit"] = round(time.perf_counter() - t0, 3)
+        finally:
+            cleanup_scratch(reports)
+    t0 = time.perf_counter()
+    with docs_lock(home):
+        docs = publish_docs(home.gx, [r.suite_run for r in reports if r.suite_run is not None])
+    seconds["data_docs"] = round(time.perf_counter() - t0, 3)
+    return IngestReport(run_id=run_id, profile=profile.name, day=day_label(day), files=reports,
+                        days_written=days, seconds=seconds, data_docs=docs)
