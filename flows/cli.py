@@ -25,9 +25,11 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
+
+from tasks.common.run_date import Retrain as RetrainChoice
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="clickrec: click logs -> DuckDB/Parquet -> deep recommenders -> SQL tables.")
@@ -40,10 +42,8 @@ WarmOpt = Annotated[bool, typer.Option("--warm-start", help="Start each model fr
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Refuse the run when a guard rail trips (exit 3).")]
 
 
-class Retrain(enum.StrEnum):
-    last = "last"
-    daily = "daily"
-    none = "none"
+# The choices typer offers, from the one definition of them (tasks/common/run_date.py).
+Retrain = enum.StrEnum("Retrain", {name: name for name in get_args(RetrainChoice)})
 
 
 class Protocol(enum.StrEnum):

@@ -127,6 +127,30 @@ def test_narm_with_broken_encoder_fails_the_same_test(logs, monkeypatch) -> None
         assert_learns_beyond_the_last_click(hr20_after_noise(model, test))
 
 
+def _textbook_step(W0, dense0, inputs, targets, samples, items, d, n, alpha, logq):  # noqa: ANN001, ANN202
+    """The independent formula of one GRU4Rec step in float64, differentiated by autograd: returns the
+    item table and dense parameters (with their .grad) and the loss."""
+    B, S = len(inputs), len(samples)
+    W = W0.clone().requires_grad_()  # [n, d + 1] = [item embedding | item bias]
+    P = {k: v.clone().requires_grad_() for k, v in dense0.items()}
+    x = W[torch.from_numpy(inputs), :d]
+    gi = x @ P["w_ih.0"].T + P["b_ih.0"]
+    gh = torch.zeros(B, d, dtype=torch.float64) @ P["w_hh.0"].T + P["b_hh.0"]  # new sessions: h0 = 0
+    r = torch.sigmoid(gi[:, :d] + gh[:, :d])
+    z = torch.sigmoid(gi[:, d : 2 * d] + gh[:, d : 2 * d])
+    cand = torch.tanh(gi[:, 2 * d :] + r * gh[:, 2 * d :])
+    h = (1 - z) * cand  # + z * h0
+    cols = np.concatenate([targets, samples])
+    counts = np.bincount(items, minlength=n).astype(np.float64)
+    q_exp = np.concatenate([np.ones(B), np.full(S, alpha)])  # targets ~ pop, samples ~ pop^alpha
+    correction = torch.from_numpy(-logq * q_exp * np.log(counts[cols]))
+    logits = h @ W[torch.from_numpy(cols), :d].T + W[torch.from_numpy(cols), d] + correction  # [B, B + S]
+    own = logits[torch.arange(B), torch.arange(B)]
+    expected_loss = (torch.logsumexp(logits, 1) - own).sum() / B
+    expected_loss.backward()
+    return W, P, expected_loss
+
+
 @pytest.mark.parametrize("manual", [True, False])
 def test_one_gru4rec_step_matches_an_independent_sampled_softmax_with_logq(manual: bool, monkeypatch) -> None:
     """One training step: its loss and every gradient (output rows, item biases, input rows, GRU
@@ -173,25 +197,7 @@ def test_one_gru4rec_step_matches_an_independent_sampled_softmax_with_logq(manua
     assert len(row_grads) == 1 and len(dense_grads) == 1
     samples = drawn[0][0].numpy()
 
-    # --- the independent formula ---------------------------------------------------------------
-    W = W0.clone().requires_grad_()  # [n, d + 1] = [item embedding | item bias]
-    P = {k: v.clone().requires_grad_() for k, v in dense0.items()}
-    x = W[torch.from_numpy(inputs), :d]
-    gi = x @ P["w_ih.0"].T + P["b_ih.0"]
-    gh = torch.zeros(B, d, dtype=torch.float64) @ P["w_hh.0"].T + P["b_hh.0"]  # new sessions: h0 = 0
-    r = torch.sigmoid(gi[:, :d] + gh[:, :d])
-    z = torch.sigmoid(gi[:, d : 2 * d] + gh[:, d : 2 * d])
-    cand = torch.tanh(gi[:, 2 * d :] + r * gh[:, 2 * d :])
-    h = (1 - z) * cand  # + z * h0
-    cols = np.concatenate([targets, samples])
-    counts = np.bincount(items, minlength=n).astype(np.float64)
-    q_exp = np.concatenate([np.ones(B), np.full(S, alpha)])  # targets ~ pop, samples ~ pop^alpha
-    correction = torch.from_numpy(-logq * q_exp * np.log(counts[cols]))
-    logits = h @ W[torch.from_numpy(cols), :d].T + W[torch.from_numpy(cols), d] + correction  # [B, B + S]
-    own = logits[torch.arange(B), torch.arange(B)]
-    expected_loss = (torch.logsumexp(logits, 1) - own).sum() / B
-    expected_loss.backward()
-
+    W, P, expected_loss = _textbook_step(W0, dense0, inputs, targets, samples, items, d, n, alpha, logq)
     assert loss == pytest.approx(float(expected_loss.detach()), rel=1e-5)
     uniq, g = row_grads[0]
     real = uniq < n

@@ -421,16 +421,18 @@ def test_page_structure_is_self_contained(home: Home) -> None:
 
 @pytest.fixture(scope="module")
 def gx_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real GX Data Docs site: the ingest run ing-4 of the fixture night validated by GX 1.24."""
-    from test_validate import RULES, make_db, row
-
-    from tasks.ingest.validate import validate_batch
+    """A real GX Data Docs site: the ingest run ing-4 of the fixture night validated by GX 1.24
+    (two real ingest runs; each builds its Data Docs under home/gx)."""
+    from tasks.common.profiles import load_profile
+    from tasks.ingest.run import ingest
 
     root = tmp_path_factory.mktemp("gx")
-    db = make_db(root / "scratch.duckdb", [row(n) for n in range(1, 11)])
-    validate_batch(db, "ing-4", "f4.csv", RULES, gx_dir=root / "gx")
-    validate_batch(db, "ing-other", "other.csv", RULES, gx_dir=root / "gx")
-    return root / "gx"
+    home = Home.resolve(root / "home")
+    for run_id, name in (("ing-4", "f4.csv"), ("ing-other", "other.csv")):
+        f = root / name
+        f.write_text("".join(f"{i},2024-03-01T12:00:{i:02d}Z,{100 + i},0\n" for i in range(1, 11)))
+        ingest(home, load_profile("yoochoose"), [f], run_id=run_id)
+    return home.gx
 
 
 def test_gx_pages_as_built_fetch_from_cdns(gx_site: Path) -> None:
@@ -474,3 +476,16 @@ def test_offline_html_keeps_content_and_local_links() -> None:
     assert "cdn.example" not in out and "https://x/y.png" not in out and 'src="../static/logo.png"' in out
     assert '<a href="https://docs">docs</a>' in out and "<p>content</p>" in out  # a link is no fetch
     assert offline_html(out, "other.css", "x.png") == out
+
+
+def test_a_failed_run_of_the_night_leads_the_notes(home: Home) -> None:
+    con = connect(home)
+    con.execute("INSERT INTO ops.flow_failures VALUES ('fr-1', 'nightly', 'nightly-2024-03-05', ?, 'Crashed', "
+                "'worker lost <b>contact</b>', TIMESTAMP '2024-03-06 02:10:00')", [NIGHT])
+    con.execute("INSERT INTO ops.flow_failures VALUES ('fr-0', 'nightly', 'nightly-2024-03-04', DATE '2024-03-04', "
+                "'Failed', 'another night', TIMESTAMP '2024-03-05 02:10:00')")
+    con.close()
+    text = _text(build_report(home, NIGHT, run_id="night-2", notes=["flow note"]).read_text())
+    assert "failed run: nightly nightly-2024-03-05 (Crashed, 2024-03-06 02:10 UTC): worker lost &lt;b&gt;contact&lt;/b&gt;" in text
+    assert text.index("failed run: nightly") < text.index("flow note")
+    assert "another night" not in text  # only this night's failures

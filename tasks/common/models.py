@@ -81,3 +81,7 @@ PROTOCOL_METRICS: dict[str, tuple[str, ...]] = {
     "P3-rsc15": ("HR@20", "MRR@20"),
     "P3-ml100k": ("HR@10",),
 }
+
+# Prefect's cached training results are reused for this many days (tasks/train/run.py); retention
+# removes older result files, which no run would read again (tasks/publish/retention.py).
+TRAINING_CACHE_DAYS = 7

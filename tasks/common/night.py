@@ -99,7 +99,8 @@ class NightSettings(BaseModel):
         default=0.05, ge=0, le=1, description="Relative: a challenger may lose at most this share of the "
                                               "champion's figure and still be published.")
     retention_days: int = Field(
-        default=30, ge=1, description="Published nights kept, counted back from the newest.")
+        default=30, ge=1, description="Published nights kept, counted back from the newest; also the nights of bundles "
+                                         "and checkpoints (champions always kept) and the days of GX results retention keeps.")
     refit_full: bool = Field(
         default=True, description="After early stopping, refit on all days < D for the best epoch count.")
     warm_start: bool = Field(

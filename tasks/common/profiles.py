@@ -10,7 +10,7 @@ weighted (``[events]``), any delimiter, nested JSON keys (``a.b``) and guard-rai
 (``[guards]``). The profile's ``[night]``, ``[night.features]`` and ``[night.models.NAME]`` tables are
 the source's night settings (``tasks.common.night``; validated here, applied by ``load_night``).
 ``typed_batch_params`` turns a profile into the bound parameters of
-``sql/ingest/typed_batch.sql``.
+``sql/staging/batch.sql`` (the one pass; ``dedupe`` goes to ``sql/staging/duplicates.sql``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class ProfileError(ValueError):
 @dataclass(frozen=True)
 class Guards:
     """Guard-rail thresholds: shares of a file's data rows above which the file is flagged (refused
-    with ``--strict``). Applied by ingest (``tasks.ingest.files.guard_flags``)."""
+    with ``--strict``). Applied by ingest (``tasks.ingest.stage.guard_flags``)."""
 
     max_duplicate_share: float = 0.05  # exact duplicates dropped
     max_filtered_share: float = 0.5  # rows of event types outside [events] keep
@@ -293,7 +293,7 @@ def _parse_guards(guards: dict, where: str) -> Guards:
 
 
 def typed_batch_params(profile: SourceProfile) -> dict[str, object]:
-    """Every bound parameter of ``sql/ingest/typed_batch.sql`` except ``source_file``."""
+    """The typing parameters of ``sql/staging/batch.sql``, and ``dedupe`` (``sql/staging/duplicates.sql``)."""
     params: dict[str, object] = {
         "default_event_type": profile.defaults.get("event_type", "click"),
         "ts_kind": profile.ts_kind,

@@ -53,7 +53,8 @@ class Settings(BaseSettings):
         description="DuckDB's memory limit per connection (beyond it DuckDB spills to `tmp/duckdb`), "
                     "in DuckDB's size syntax, e.g. `4GB`, `512MiB`.")
     timezone: str = Field(
-        default="UTC", description="The zone in which \"yesterday\" is the default run date (an IANA name).")
+        default="UTC", description="The zone of the default run date (the day before today) for runs outside a "
+                                  "deployment; a deployment's run date comes from its schedule's own timezone (an IANA name).")
     workers: int = Field(default=2, ge=1, le=256, description="Threads of a backfill's per-day fan-out.")
     dask_address: str | None = Field(
         default=None, description="A Dask scheduler (`tcp://host:8786`) for the per-day fan-out (prefect-dask).")

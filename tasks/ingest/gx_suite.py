@@ -127,7 +127,8 @@ def run_suites(db_path: Path, run_name: str, suites: dict[str, list[Check]]) -> 
                 definitions.append(context.validation_definitions.add_or_update(
                     gx.ValidationDefinition(name=name, data=batch, suite=_suite(context, name, checks))))
             checkpoint = context.checkpoints.add_or_update(
-                gx.Checkpoint(name="clickrec_batch", validation_definitions=definitions, actions=[],
+                # Named by its suites: a checkpoint over other suites (a test's) never meets this one.
+                gx.Checkpoint(name="__".join(["clickrec_batch", *suites]), validation_definitions=definitions, actions=[],
                               result_format=RESULT_FORMAT))
             run = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
         finally:

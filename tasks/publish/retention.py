@@ -27,11 +27,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from tasks.common.config import Home
+from tasks.common.models import TRAINING_CACHE_DAYS
 from tasks.common.sqlfiles import sql
 from tasks.common.warehouse import session
 from tasks.publish.decision import Status
 
-RESULT_CACHE_DAYS = 7  # the training task's cache expiration (flows/train.py): older results are never read
+RESULT_CACHE_DAYS = TRAINING_CACHE_DAYS  # older cached training results are never read
 _GX_RUN_TIME = "%Y%m%dT%H%M%S.%fZ"  # GX's RunIdentifier folder names, e.g. 20261202T192210.040807Z
 
 

@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 
 from tasks.common.config import Home, UserInputError, parse_day
+from tasks.common.failures import night_failures
 from tasks.common.sqlfiles import sql
 from tasks.common.warehouse import connect
 from tasks.report.gxdocs import DocsPage, night_pages
@@ -166,6 +167,13 @@ def _merge_gate(metrics: list[dict], model_runs: list[dict], gate: list[dict] | 
     return out
 
 
+def failure_notes(con: duckdb.DuckDBPyConnection, day: date) -> list[str]:
+    """The night's failed runs (the flows' on-failure hook records them), one line each: they lead the
+    page's notes, so a night that failed and was rerun says so."""
+    return [f"failed run: {f['flow']} {f['run_name'] or ''} ({f['state']}, {f['failed_at']:%Y-%m-%d %H:%M} UTC): "
+            f"{f['error']}" for f in night_failures(con, day)]
+
+
 def collect_report_data(
     con: duckdb.DuckDBPyConnection,
     run_date: date | str,
@@ -176,7 +184,7 @@ def collect_report_data(
     *,
     trailing_days: int = TRAILING_DAYS,
 ) -> ReportData:
-    """Read every figure of the report for night ``run_date`` from the open working DB."""
+    """Read every figure of the report for night ``run_date`` from the open working DB, section by section."""
     day = parse_day(run_date, "run_date")
     start = day - timedelta(days=max(trailing_days, 1) - 1)
     data = ReportData(
@@ -190,9 +198,23 @@ def collect_report_data(
         notes=[str(n) for n in (notes or [])],
     )
     data.tables = {r["name"] for r in _rows(con, "report/tables")}
-    window = {"start": start, "end": day}
+    data.notes[:0] = failure_notes(con, day)
+    _read_volumes(con, data)
+    _read_models(con, data, gate)
+    _read_train_window(con, data, trailing_days)
+    _read_popularity(con, data)
+    if not _skip(data, "session lengths", "features.sessions"):
+        data.session_lengths = [
+            (int(a), int(b))
+            for a, b in con.execute(sql("report/session_lengths"), {"cap": SESSION_LENGTH_CAP}).fetchall()
+        ]
+    _detect(data)
+    return data
 
-    # 1. Volumes and validation.
+
+def _read_volumes(con: duckdb.DuckDBPyConnection, data: ReportData) -> None:
+    """Section 1: rows per day, ingest accounting, validation, quarantine."""
+    day, window = data.run_date, {"start": data.start, "end": data.run_date}
     if not _skip(data, "rows per day", "raw.clicks"):
         # Every day gets a row, a day that loaded nothing is exactly what to notice ...
         by_day = {r["event_date"]: r for r in _rows(con, "report/daily_rows", window)}
@@ -211,42 +233,44 @@ def collect_report_data(
         if not _skip(data, "quarantine", "quarantine.clicks"):
             data.quarantine = _rows(con, "report/quarantine_reasons", window)
 
-    # 2./3./6. Models: metrics with gate, history, training time.
-    if not _skip(data, "models", "models.eval_metrics", "models.model_runs"):
-        metrics = _rows(con, "report/metrics", {"run_date": day})
-        data.model_runs = _rows(con, "report/model_runs", {"run_date": day})
-        data.metrics = _merge_gate(metrics, data.model_runs, gate)
-        for r in _rows(con, "report/beyond_metrics", {"run_date": day}):
-            key = f"{r['metric']}@{r['k']}" if r["k"] is not None else r["metric"]
-            data.beyond.setdefault((r["model"], r["version"], r["protocol"]), {})[key] = r["value"]
-        for r in _rows(con, "report/metric_history", {"run_date": day}):
-            data.history.setdefault((r["model"], r["protocol"], r["metric"]), []).append(
-                (r["run_date"], r["value"])
-            )
-        w = _rows(con, "report/window_models", {"run_date": day})[0]
-        if w["start_date"] is not None and w["end_date"] is not None:
-            data.train_start, data.train_end, data.train_window_source = (
-                w["start_date"],
-                w["end_date"],
-                "models.model_runs",
-            )
-    elif gate:
-        data.metrics = _merge_gate([], [], gate)
+
+def _read_models(con: duckdb.DuckDBPyConnection, data: ReportData, gate: list[dict] | None) -> None:
+    """Sections 2-4 and 7: metrics with the gate's decisions, beyond-accuracy, history, training time."""
+    night = {"run_date": data.run_date}
+    if _skip(data, "models", "models.eval_metrics", "models.model_runs"):
+        if gate:
+            data.metrics = _merge_gate([], [], gate)
+        return
+    metrics = _rows(con, "report/metrics", night)
+    data.model_runs = _rows(con, "report/model_runs", night)
+    data.metrics = _merge_gate(metrics, data.model_runs, gate)
+    for r in _rows(con, "report/beyond_metrics", night):
+        key = f"{r['metric']}@{r['k']}" if r["k"] is not None else r["metric"]
+        data.beyond.setdefault((r["model"], r["version"], r["protocol"]), {})[key] = r["value"]
+    for r in _rows(con, "report/metric_history", night):
+        data.history.setdefault((r["model"], r["protocol"], r["metric"]), []).append((r["run_date"], r["value"]))
+    w = _rows(con, "report/window_models", night)[0]
+    if w["start_date"] is not None and w["end_date"] is not None:
+        data.train_start, data.train_end, data.train_window_source = w["start_date"], w["end_date"], "models.model_runs"
+
+
+def _read_train_window(con: duckdb.DuckDBPyConnection, data: ReportData, trailing_days: int) -> None:
+    """The training window the popularity figures read: as the models recorded it, else as features
+    were built, else assumed (the days before the night, as the nightly trains on them)."""
+    day = data.run_date
     if data.train_start is None and _has(data, "features.builds"):
         fb = _rows(con, "report/window_features", {"run_date": day})
         if fb:
             data.train_start, data.train_end = fb[0]["start_date"], fb[0]["end_date"]
             data.train_window_source = "latest features.builds before the night"
     if data.train_start is None:
-        # Nothing recorded a window: the days before the night, as the nightly flow trains on them.
-        data.train_start, data.train_end = (
-            day - timedelta(days=max(trailing_days, 1)),
-            day - timedelta(days=1),
-        )
+        data.train_start, data.train_end = day - timedelta(days=max(trailing_days, 1)), day - timedelta(days=1)
         data.train_window_source = f"assumed: the {max(trailing_days, 1)} days before the night"
-    train = {"start": data.train_start, "end": data.train_end}
 
-    # 4. Popularity and catalogue coverage.
+
+def _read_popularity(con: duckdb.DuckDBPyConnection, data: ReportData) -> None:
+    """Section 5: item popularity in the training window, catalogue size, catalogue coverage."""
+    train = {"start": data.train_start, "end": data.train_end}
     if not _skip(data, "item popularity", "raw.clicks"):
         data.popularity = [int(r[0]) for r in con.execute(sql("report/item_popularity"), train).fetchall()]
         data.window_users = _rows(con, "report/window_users", train)[0]
@@ -254,24 +278,11 @@ def collect_report_data(
     if vocab:
         data.catalogue_items, data.catalogue_source = int(vocab), "features.item_vocab"
     elif data.popularity:
-        data.catalogue_items, data.catalogue_source = (
-            len(data.popularity),
-            "distinct items in the training window",
-        )
+        data.catalogue_items, data.catalogue_source = len(data.popularity), "distinct items in the training window"
     if not _skip(data, "catalogue coverage", PUBLISHED, CANDIDATES):
-        for r in _rows(con, "report/coverage", {"run_date": day}):
+        for r in _rows(con, "report/coverage", {"run_date": data.run_date}):
             share = r["items"] / data.catalogue_items if data.catalogue_items else None
             data.coverage.append(r | {"table": r["table_label"], "coverage": share})
-
-    # 5. Sessions.
-    if not _skip(data, "session lengths", "features.sessions"):
-        data.session_lengths = [
-            (int(a), int(b))
-            for a, b in con.execute(sql("report/session_lengths"), {"cap": SESSION_LENGTH_CAP}).fetchall()
-        ]
-
-    _detect(data)
-    return data
 
 
 def _detect(data: ReportData) -> None:

@@ -136,7 +136,6 @@ def run_evaluation(
     np.random.seed(seed)
     rec = create(model, config=dict(params) if params else None, seed=seed)
     is_session = isinstance(rec, SessionRecommender)
-    is_user = isinstance(rec, UserRecommender)
     if protocol == "P3":
         protocol_run = "P3-rsc15" if is_session else "P3-ml100k"
     else:
@@ -145,46 +144,10 @@ def run_evaluation(
     if tuning and protocol_run not in ("P1", "P3-rsc15"):
         raise ValueError(f"--tuning is for the rsc15 protocols; {protocol_run} reports validation under 'fit'")
     if protocol_run in ("P1", "P3-rsc15"):
-        train, test, _ = (load_p1_tuning if tuning else load_p1)(data_dir)
-        dataset = "rsc15-100k tuning (train_tr -> train_valid)" if tuning else "rsc15-100k"
-        if protocol_run == "P1":
-            if not is_session:
-                raise ValueError(f"P1 needs a session model; {model!r} is not one")
-            train_s, fit = _fit(rec, train)
-            t0 = time.perf_counter()
-            res = evaluate_sessions_beyond(rec, test, item_counts(train, test.n_items), ks=(10, 20))
-        else:
-            train_s, fit = _fit(rec, train if is_session else _sessions_as_users(train))
-            t0 = time.perf_counter()
-            idx, score = _similarity_table(rec, table_k)
-            res = evaluate_similarity(idx, score, *session_pairs(test), ks=(10, 20))
+        rec, dataset, train_s, fit, t0, res = _run_rsc15(rec, protocol_run, model, data_dir, tuning, table_k)
     else:
-        data = load_p2(data_dir)
-        dataset = "ml-100k"
-        if is_user:
-            train_s, fit = _fit(rec, data.train, data.valid)
-            if refit:
-                rec, refit_s, fit["refit_epochs"] = _refit(rec, fit["best_epoch"], model, params, seed, data)
-                train_s += refit_s
-        else:
-            train_s, fit = _fit(rec, data.train.sequences)
-        t0 = time.perf_counter()
-        if protocol_run == "P2":
-            # popularity = the interactions the final model was trained on (train + valid after refit)
-            n_items = data.test.exclude.shape[1]
-            counts = item_counts(data.test.history if refit else data.train.matrix, n_items)
-            if is_user:
-                res = evaluate_users_beyond(rec, data.test, counts, ks=(10, 20))
-            else:
-                res = evaluate_user_sequences_beyond(rec, data.full_sequences, data.test, counts, ks=(10, 20))
-        else:
-            idx, score = _similarity_table(rec, table_k)
-            res = evaluate_similarity(idx, score, *user_last_pairs(data.valid, data.test), ks=(10, 20))
-            # the same question one step earlier (last train item -> validation item): what table
-            # settings are chosen by. With --refit the table has seen the validation items, so none.
-            if not refit:
-                pairs = user_last_train_pairs(data.train.sequences, data.valid)
-                fit["p3_valid_metrics"] = evaluate_similarity(idx, score, *pairs, ks=(10, 20))["metrics"]
+        rec, dataset, train_s, fit, t0, res = _run_ml100k(rec, protocol_run, model, data_dir, params, seed,
+                                                          refit, table_k)
     if rec.device.type == "cuda":
         torch.cuda.synchronize(rec.device)
     predict_s = time.perf_counter() - t0
@@ -209,6 +172,57 @@ BEYOND_COLUMNS = ("COV@20", "POPULARITY@20", "NOVELTY@20")
 HEADERS = {"POPULARITY@20": "pop@20", "NOVELTY@20": "nov@20"}  # short: the table fits 80 columns
 
 PRIMARY = PROTOCOL_METRICS  # each protocol's first figures (tasks.common.models)
+
+
+def _run_rsc15(rec: Any, protocol_run: str, model: str, data_dir: Path, tuning: bool, table_k: int) -> tuple:
+    """P1 / P3-rsc15: fit on the rsc15-100k train sessions (``tuning``: train_tr), score the test
+    (``tuning``: train_valid) sessions. Returns (model, dataset, train seconds, fit, scoring start, result)."""
+    train, test, _ = (load_p1_tuning if tuning else load_p1)(data_dir)
+    dataset = "rsc15-100k tuning (train_tr -> train_valid)" if tuning else "rsc15-100k"
+    if protocol_run == "P1":
+        if not isinstance(rec, SessionRecommender):
+            raise ValueError(f"P1 needs a session model; {model!r} is not one")
+        train_s, fit = _fit(rec, train)
+        t0 = time.perf_counter()
+        return rec, dataset, train_s, fit, t0, evaluate_sessions_beyond(
+            rec, test, item_counts(train, test.n_items), ks=(10, 20))
+    train_s, fit = _fit(rec, train if isinstance(rec, SessionRecommender) else _sessions_as_users(train))
+    t0 = time.perf_counter()
+    idx, score = _similarity_table(rec, table_k)
+    return rec, dataset, train_s, fit, t0, evaluate_similarity(idx, score, *session_pairs(test), ks=(10, 20))
+
+
+def _run_ml100k(rec: Any, protocol_run: str, model: str, data_dir: Path, params: dict | None, seed: int,
+                refit: bool, table_k: int) -> tuple:
+    """P2 / P3-ml100k on ml-100k: early stopping on the validation targets (optionally a refit on
+    train + validation for the best epoch count), then the test users. Same return as ``_run_rsc15``."""
+    data = load_p2(data_dir)
+    is_user = isinstance(rec, UserRecommender)
+    if is_user:
+        train_s, fit = _fit(rec, data.train, data.valid)
+        if refit:
+            rec, refit_s, fit["refit_epochs"] = _refit(rec, fit["best_epoch"], model, params, seed, data)
+            train_s += refit_s
+    else:
+        train_s, fit = _fit(rec, data.train.sequences)
+    t0 = time.perf_counter()
+    if protocol_run == "P2":
+        # popularity = the interactions the final model was trained on (train + valid after refit)
+        n_items = data.test.exclude.shape[1]
+        counts = item_counts(data.test.history if refit else data.train.matrix, n_items)
+        if is_user:
+            res = evaluate_users_beyond(rec, data.test, counts, ks=(10, 20))
+        else:
+            res = evaluate_user_sequences_beyond(rec, data.full_sequences, data.test, counts, ks=(10, 20))
+        return rec, "ml-100k", train_s, fit, t0, res
+    idx, score = _similarity_table(rec, table_k)
+    res = evaluate_similarity(idx, score, *user_last_pairs(data.valid, data.test), ks=(10, 20))
+    # the same question one step earlier (last train item -> validation item): what table
+    # settings are chosen by. With --refit the table has seen the validation items, so none.
+    if not refit:
+        pairs = user_last_train_pairs(data.train.sequences, data.valid)
+        fit["p3_valid_metrics"] = evaluate_similarity(idx, score, *pairs, ks=(10, 20))["metrics"]
+    return rec, "ml-100k", train_s, fit, t0, res
 
 
 def print_table(

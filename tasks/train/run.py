@@ -14,12 +14,13 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE
 
+from tasks.common.models import TRAINING_CACHE_DAYS
 from tasks.train.fit import train_one
 from tasks.train.plan import outputs_exist
 
 
 @task(name="train-model-cached", retries=1, retry_delay_seconds=5, cache_policy=INPUTS, persist_result=True,
-      cache_expiration=timedelta(days=7))
+      cache_expiration=timedelta(days=TRAINING_CACHE_DAYS))
 def _train_cached(job: dict) -> dict:
     args = {k: v for k, v in job.items() if k != "fingerprint"}
     return train_one(**{**args, "bundle": Path(job["bundle"]), "models_dir": Path(job["models_dir"])})
