@@ -214,7 +214,13 @@ class VSKNN(SessionRecommender):
         newest = np.zeros(len(c_row), dtype=np.int64)
         np.maximum.at(newest, pair[hit], u_pos[at[hit]])
 
-        # k nearest neighbours with similarity > 0 (ties: more recent session = lower index first)
+        return self._neighbour_scores(n_rows, length, c_row, c_sess, sim, newest)
+
+    def _neighbour_scores(self, n_rows: int, length: np.ndarray, c_row: np.ndarray, c_sess: np.ndarray,
+                          sim: np.ndarray, newest: np.ndarray) -> np.ndarray:
+        """Item scores from the ``k`` nearest candidates with similarity > 0 of each row (ties: the more
+        recent session, i.e. the lower index, first), weighted by the step decay and idf."""
+        cfg, si = self.config, self.sess_items
         pos_sim = sim > 0
         c_row, c_sess, sim, newest = c_row[pos_sim], c_sess[pos_sim], sim[pos_sim], newest[pos_sim]
         order = np.lexsort((c_sess, -sim, c_row))

@@ -226,6 +226,7 @@ def _stage_into(
         report.days = [str(d) for (d,) in con.execute(sql("staging/accepted_days")).fetchall()]
         if report.rows_accepted:
             with _timed(report, "write_lake"):
+                con.execute(sql("staging/order_free"))  # the batch has no order to keep (see _one_pass)
                 con.execute(sql("staging/write_lake"), {
                     "run_id": run_id, "ingested_at": datetime.now(UTC).replace(tzinfo=None), **day_span(day),
                     "source_file": path.name, "file_id": report.file_id, "out": str(scratch.with_suffix(".lake"))})

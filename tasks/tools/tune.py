@@ -457,13 +457,8 @@ def _best_settings(study: Any, space: Space, data: TuneData, model: str) -> dict
     return {k: _jsonable(v) for k, v in settings.items()}
 
 
-def run_tuning(home_root: Path, req: TuneRequest, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or continue) the study of ``req``; write the tuned file and the history. Returns a summary."""
-    import optuna
-
-    if (req.protocol is None) == (req.source is None):
-        raise TuneError("give exactly one of --protocol P1|P2 and --source PROFILE")
-    registry = req.model.removesuffix("-user")
+def _space_and_data(home_root: Path, req: TuneRequest, registry: str) -> tuple[Space, TuneData]:
+    """The request's search space and tuning data, checked (enough validation predictions)."""
     model_class(registry)  # an unknown name fails here, with the known ones
     try:
         space = space_for(registry, req.space)
@@ -476,6 +471,34 @@ def run_tuning(home_root: Path, req: TuneRequest, log: Callable[[str], None] = p
     if data.n_valid_predictions() < MIN_VALID_PREDICTIONS:
         raise TuneError(f"{data.description}: {data.n_valid_predictions()} validation predictions, "
                         f"fewer than {MIN_VALID_PREDICTIONS}: too few to choose settings by")
+    return space, data
+
+
+def _trial_logger(space: Space, metric: str, log: Callable[[str], None]) -> Callable[[Any, Any], None]:
+    """An Optuna callback: one line per finished trial (its figure, or the epoch it was pruned at)."""
+    import optuna
+
+    def report(study: Any, t: Any) -> None:
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            outcome = f"valid {metric} {t.value:.4f}"
+        elif t.state == optuna.trial.TrialState.PRUNED:
+            step = t.last_step if t.last_step is not None else 0
+            outcome = f"pruned at epoch {step} (valid {t.intermediate_values.get(step, float('nan')):.4f})"
+        else:
+            outcome = str(t.state.name).lower()
+        log(f"trial {t.number}: {outcome} {json.dumps(_jsonable(space.decode(t.params)))}")
+
+    return report
+
+
+def run_tuning(home_root: Path, req: TuneRequest, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or continue) the study of ``req``; write the tuned file and the history. Returns a summary."""
+    import optuna
+
+    if (req.protocol is None) == (req.source is None):
+        raise TuneError("give exactly one of --protocol P1|P2 and --source PROFILE")
+    registry = req.model.removesuffix("-user")
+    space, data = _space_and_data(home_root, req, registry)
     metric = req.metric or PROTOCOL_METRIC[data.family]
     objective = Objective(registry, space, data, metric, req.seed, dict(req.fixed), req.device)
 
@@ -500,20 +523,10 @@ def run_tuning(home_root: Path, req: TuneRequest, log: Callable[[str], None] = p
         f"{n_trials if n_trials is not None else 'unbounded'} trials, "
         f"{f'{req.minutes:g} min' if req.minutes else 'no time limit'}; seed {req.seed}")
 
-    def report(st: Any, t: Any) -> None:
-        if t.state == optuna.trial.TrialState.COMPLETE:
-            outcome = f"valid {metric} {t.value:.4f}"
-        elif t.state == optuna.trial.TrialState.PRUNED:
-            step = t.last_step if t.last_step is not None else 0
-            outcome = f"pruned at epoch {step} (valid {t.intermediate_values.get(step, float('nan')):.4f})"
-        else:
-            outcome = str(t.state.name).lower()
-        log(f"trial {t.number}: {outcome} {json.dumps(_jsonable(space.decode(t.params)))}")
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Fixed parameter")
         study.optimize(objective, n_trials=n_trials, timeout=req.minutes * 60 if req.minutes else None,
-                       callbacks=[report], catch=(FloatingPointError,), gc_after_trial=True)
+                       callbacks=[_trial_logger(space, metric, log)], catch=(FloatingPointError,), gc_after_trial=True)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise TuneError(f"study {name}: no trial completed")
