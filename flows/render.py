@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime, time
-from decimal import Decimal
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+# One rule for what reaches a terminal, the analysts' query output's (tasks.report.query).
+from tasks.report.query import is_number as _is_number
+from tasks.report.query import printable as clean
+
 console = Console()
 if not console.is_terminal:  # logs and pipes: wide enough that tables do not wrap into columns of words
     console = Console(width=160)
-
-
-# CSI / OSC / other ESC sequences first (their parameters are printable), then any C0/C1 control left.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean(text: str) -> str:
-    """Data for a terminal: escape sequences and control characters removed, tabs and newlines as spaces."""
-    return _CONTROLS.sub("", _ESCAPES.sub("", text)).replace("\t", " ").replace("\n", " ")
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, int | float | Decimal) and not isinstance(v, bool)
 
 
 def cell(v: object) -> Text:

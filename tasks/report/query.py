@@ -108,7 +108,7 @@ def printable(text: str) -> str:
     return _CONTROLS.sub("", _ESCAPES.sub("", text)).replace("\t", " ").replace("\n", " ")
 
 
-def _is_number(v: object) -> bool:
+def is_number(v: object) -> bool:
     return isinstance(v, int | float | Decimal) and not isinstance(v, bool)
 
 
@@ -129,7 +129,7 @@ def format_rows_text(columns: Sequence[str], rows: Sequence[tuple]) -> str:
     (no markup is interpreted; escape sequences and control characters are stripped)."""
     heads = [printable(str(c)) for c in columns]
     cells = [[_text(v) for v in row] for row in rows]
-    numeric = [all(_is_number(r[i]) for r in rows if r[i] is not None) and any(r[i] is not None for r in rows)
+    numeric = [all(is_number(r[i]) for r in rows if r[i] is not None) and any(r[i] is not None for r in rows)
                for i in range(len(heads))]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(heads)]
 
