@@ -12,7 +12,6 @@ from tasks.common.sqlfiles import sql
 from tasks.features.build import (
     FeatureConfig,
     build_features,
-    build_features_task,
     load_interaction_matrix,
     load_session_split,
     load_sessions,
@@ -360,24 +359,6 @@ def test_temporal_split_sessions_and_user_targets(con):
     # u2's Mar 2 clicks are targets now, but u2 has no history on Mar 1; u1's c is unknown to Mar 1
     assert u2.valid.users.tolist() == [] and u2.train.matrix.nnz == 2
     assert u2.test.targets.tolist() == u.test.targets.tolist()
-
-
-def test_prefect_task_builds_from_a_path(tmp_path, prefect_harness):
-    from prefect import flow
-
-    db = tmp_path / "w.duckdb"
-    with duckdb.connect(str(db)) as c:
-        c.execute(sql("warehouse/schema"))
-        _insert(c, [("s", "u", "a", T0), ("s", "u", "b", T0 + timedelta(minutes=1))])
-
-    @flow
-    def night(path: str) -> dict:
-        return build_features_task(path, D1, D1, KEEP_ALL)
-
-    out = night(str(db))
-    assert out["n_events"] == 2 and out["n_sessions"] == 1
-    with duckdb.connect(str(db), read_only=True) as c:
-        assert c.sql("SELECT count(*) FROM features.session_events").fetchall() == [(2,)]
 
 
 def test_weighted_interactions_sum_event_weights(con):

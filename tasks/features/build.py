@@ -17,23 +17,20 @@ history = events before the target day, targets = the target day's (user, item) 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from recmodels.data import Interactions, Sessions, UserTargets
 from tasks.common.night import FeatureConfig  # the one definition of [night.features]
 from tasks.common.sqlfiles import sql
+from tasks.common.warehouse import transaction
 
 Entity = Literal["user", "session"]
 Weighting = Literal["binary", "count", "decay", "weight"]
@@ -63,8 +60,7 @@ def build_features(
     config = config or FeatureConfig()
     ensure_schema(con)
     window = {"start_date": start, "end_date": end}
-    con.begin()
-    try:
+    with transaction(con):
         con.execute(
             sql("features/events"),
             {
@@ -103,10 +99,6 @@ def build_features(
             },
         )
         con.execute(sql("features/drop_work"))
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     [row] = con.execute(sql("features/latest_build")).fetchall()
     n_raw, n_events, n_sessions, n_items = map(int, row[3:7])
     return BuildSummary(start, end, n_raw, n_events, n_sessions, n_items, filter_rounds=rounds)
@@ -335,15 +327,3 @@ def load_user_split(
         train_full=Interactions(load_interaction_matrix(con, spec.train_start, spec.valid_day, **kw)),
         test=load_user_targets(con, spec.train_start, spec.valid_day, spec.test_day, **kw),
     )
-
-
-# ----------------------------------------------------------------------------------------- prefect
-
-
-@task(name="build-features", cache_policy=NO_CACHE)
-def build_features_task(
-    db_path: str | Path, start: date, end: date, config: FeatureConfig | None = None
-) -> dict:
-    """Open the working database (the one writer), rebuild features for ``[start, end]``, close."""
-    with duckdb.connect(str(db_path)) as con:
-        return dataclasses.asdict(build_features(con, start, end, config))
