@@ -252,10 +252,11 @@ def test_train_session_model_defaults_and_overrides() -> None:
     from tasks.tools.train_session import default_params, train_session_model
 
     small = default_params("gru4rec", 52_484)
-    # the official RSC15 cross-entropy settings (paramfiles/rsc15_xe_shared_100_best.py)
-    assert small["layers"] == [100] and small["batch_size"] == 32 and small["n_sample"] == 2048
-    assert small["sample_alpha"] == 0.5 and small["logq"] == 1.0 and small["lr"] == 0.2
-    assert small["momentum"] == 0.2 and small["dropout_p_hidden"] == 0.4 and small["epochs"] == 10
+    # trial 3 of the P1 validation study (clickrec tune --model gru4rec --protocol P1, official xe space)
+    assert small["layers"] == [96] and small["batch_size"] == 176 and small["n_sample"] == 2048
+    assert small["sample_alpha"] == 0.2 and small["logq"] == 0.0 and small["lr"] == 0.045
+    assert small["momentum"] == 0.35 and small["dropout_p_embed"] == 0.5 and small["dropout_p_hidden"] == 0.35
+    assert small["epochs"] == 10
     with pytest.raises(ValueError):
         default_params("pop", 10)
     train = planted_log(200, 30, seed=8)
