@@ -83,8 +83,8 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors (no Prefect logs).")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Prefect's run logs (INFO) on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors (no progress lines).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Prefect's run logs (INFO) on stderr, progress lines included.")] = False,
 ) -> None:
     """clickrec: click logs -> DuckDB/Parquet -> deep recommenders -> SQL tables."""
     if quiet and verbose:
@@ -97,6 +97,10 @@ def _root(
     elif quiet:
         os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
         os.environ["PREFECT_INTERNAL_LOGGING_LEVEL"] = "CRITICAL"
+    else:  # the default: the night's own progress lines (stages, epochs) on stderr, Prefect's logs not
+        from tasks.common.progress import show_on_stderr
+
+        show_on_stderr(rich_terminal=True)
 
 
 _quiet = False

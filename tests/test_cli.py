@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -109,6 +110,18 @@ def test_generate_writes_the_days_it_says(built):
     files = sorted(built["landing"].iterdir())
     assert len(files) == 4
     assert "wrote 4 daily files (6,000 clicks)" in built["steps"]["generate"].stdout
+
+
+def test_progress_lines_by_default_none_with_quiet(built, tmp_path):
+    """A run is not silent: by default each staged file (and each stage and epoch of a night) is a
+    plain timestamped line on stderr (not a terminal here); --quiet leaves only results and errors."""
+    day = sorted(built["landing"].iterdir())[0]
+    default = ok("ingest", "--source", "synthetic", "--path", str(day), "--home", str(tmp_path / "a"))
+    lines = [ln for ln in default.stderr.splitlines() if " ingest " in ln and ": read " in ln]
+    assert len(lines) == 1 and day.name in lines[0], default.stderr
+    assert re.match(r"\d\d:\d\d:\d\d ingest ", lines[0]) and "accepted" in lines[0]
+    quiet = ok("--quiet", "ingest", "--source", "synthetic", "--path", str(day), "--home", str(tmp_path / "b"))
+    assert ": read " not in quiet.stderr, quiet.stderr
 
 
 def test_ingest_then_backfill_replace_days_and_account_every_row(built):

@@ -151,7 +151,7 @@ def test_column_checks_for_the_validation_suite():
     assert by_kind["item_id"]["matches"].setting == "id_regex"
     assert by_kind["session_id"]["not_null"].setting == "required"  # only when the profile requires it
     assert by_kind["source_row"]["between"].arg == {"min": 1}
-    assert "category" not in checks  # free text, unchecked
+    assert [c.setting for c in checks["category"]] == ["required"]  # checked only when a profile requires it
     with pytest.raises(dictionary.DictionaryError, match="documents no table 'raw.nope'"):
         dictionary.column_checks("staging", "raw.nope")
 
@@ -168,13 +168,15 @@ def test_a_broken_dictionary_is_one_clear_line(tmp_path, monkeypatch):
     bad.mkdir(parents=True)
     (bad / "columns.yaml").write_text("layer: broken\ndatabase: working\ntables:\n  - name: x.y\n    columns:\n"
                                       "      - name: a\n        type: INT\n        description: ''\n")
-    monkeypatch.setattr(dictionary, "SQL_DIR", tmp_path / "sql")
-    dictionary._document.cache_clear()
+    from tasks.common import columns
+
+    monkeypatch.setattr(columns, "SQL_DIR", tmp_path / "sql")
+    columns._document.cache_clear()
     try:
         with pytest.raises(dictionary.DictionaryError, match=r"columns.yaml: tables.0.columns.0.description: "):
             dictionary.tables("broken")
     finally:
-        dictionary._document.cache_clear()
+        columns._document.cache_clear()
 
 
 def test_comment_text_is_quoted_not_spliced():

@@ -240,3 +240,22 @@ def test_rules_reject_unknown_required_column_and_task_is_uncached() -> None:
     assert validate_batch_task.cache_policy is NO_CACHE
     assert rules_for(PROFILE).id_regex == r"^[^\x00-\x1F\x7F-\x9F]{1,256}$"
     assert rules_for(PROFILE).max_day_ratio == float("inf")  # a file that need not hold whole days
+
+
+def test_row_checks_come_from_the_column_dictionary(monkeypatch):
+    """The suite's row checks are the staging dictionary's (sql/staging/columns.yaml): each has its
+    check column in batch.sql, and a check removed from the document leaves the suite."""
+    import tasks.ingest.validate as v
+    from tasks.common.columns import column_checks
+    from tasks.common.sqlfiles import sql as load_sql
+
+    every = v.row_check_keys(v.ValidationRules(required=v.NULLABLE_CHECK_COLUMNS))
+    assert every == ["null_session_id", "null_user_id", "null_item_id", "null_event_type", "null_category",
+                     "null_ts", "range_ts", "regex_session_id", "regex_user_id", "regex_item_id", "set_event_type"]
+    batch = load_sql("staging/batch")
+    assert all(f"AS {key}" in batch for key in every)
+
+    declared = dict(column_checks("staging", "raw.clicks"))
+    declared["event_type"] = tuple(c for c in declared["event_type"] if c.kind != "accepted_values")
+    monkeypatch.setattr(v, "column_checks", lambda layer, name: declared)
+    assert "set_event_type" not in v.row_check_keys(v.ValidationRules())

@@ -23,6 +23,7 @@ from recmodels.data import Interactions, Sessions, UserTargets
 from tasks.common.config import Home
 from tasks.common.faults import crash_point
 from tasks.common.night import NightConfig, NightConfigError  # re-exported: the night's config lives there
+from tasks.common.progress import progress
 from tasks.common.sqlfiles import sql
 from tasks.features.build import (
     build_features,
@@ -69,19 +70,6 @@ def load_bundle_matrix(folder: Path, name: str) -> Interactions:
 
 def bundle_meta(folder: Path) -> dict:
     return json.loads((folder / "meta.json").read_text())
-
-
-def progress(message: str) -> None:
-    """A stage's progress line through Prefect's run logger (so it reaches the UI and, with
-    ``clickrec --verbose``, stderr); plain logging outside a run."""
-    import logging
-
-    try:
-        from prefect import get_run_logger
-
-        get_run_logger().info(message)
-    except Exception:  # noqa: BLE001 - no run context (a plain call, a test)
-        logging.getLogger("clickrec").info(message)
 
 
 def prepare_night(home: Home, run_date: date, cfg: NightConfig) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from tasks.common.config import Home
 from tasks.common.locks import run_alive
 from tasks.common.profiles import SourceProfile
+from tasks.common.progress import progress
 from tasks.ingest.commit import commit_run
 from tasks.ingest.gx_suite import publish_docs
 from tasks.ingest.landing import Days, day_label, new_run_id, resolve_inputs
@@ -74,8 +75,11 @@ class StageJob:
 
 
 def stage_job(job: StageJob) -> FileReport:
-    return stage_file(job.path, job.profile, job.home, job.run_id, job.day, job.validate, job.whole_day,
-                      job.strict, job.link_path)
+    report = stage_file(job.path, job.profile, job.home, job.run_id, job.day, job.validate, job.whole_day,
+                        job.strict, job.link_path)
+    progress(f"ingest {report.source_file}: read {report.rows_read:,}, accepted {report.rows_accepted:,}, "
+             f"quarantined {report.rows_quarantined:,}")
+    return report
 
 
 def stage_in_order(jobs: Sequence[StageJob]) -> Iterable[FileReport]:

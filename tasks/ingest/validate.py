@@ -33,6 +33,7 @@ from filelock import FileLock
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.common.columns import column_checks
 from tasks.common.config import Home, lock_wait_seconds
 from tasks.common.locks import WRITE_LOCK
 from tasks.common.profiles import SourceProfile
@@ -151,10 +152,29 @@ _RULE_NAMES = {"null": "expect_column_values_to_not_be_null", "range": "expect_c
                "regex": "expect_column_values_to_match_regex", "set": "expect_column_values_to_be_in_set"}
 
 
+# A dictionary check (sql/staging/columns.yaml, raw.clicks) -> the prefix of its check column in
+# sql/staging/batch.sql, in the router's first-wins order. `$setting` names the ValidationRules field a
+# check takes its value from: only those are row checks of a batch (the rest are table invariants).
+_CHECK_PREFIX = {"not_null": "null", "between": "range", "matches": "regex", "accepted_values": "set"}
+
+
 def row_check_keys(rules: ValidationRules) -> list[str]:
-    """The row-level checks in force, in the router's first-wins order (batch.sql)."""
-    return ([f"null_{c}" for c in NULLABLE_CHECK_COLUMNS if c in rules.required] + ["range_ts"]
-            + [f"regex_{c}" for c in ID_COLUMNS] + ["set_event_type"])
+    """The row-level checks in force, in the router's first-wins order (batch.sql), taken from the
+    column dictionary: a NULL check for each column the dictionary declares not-null and the profile
+    requires, then every check whose value is a profile setting ($min_ts, $id_regex, $event_types)."""
+    declared = column_checks("staging", "raw.clicks")
+    keys = [f"null_{c}" for c in NULLABLE_CHECK_COLUMNS
+            if c in rules.required and any(k.kind == "not_null" for k in declared.get(c, ()))]
+    for prefix in ("range", "regex", "set"):
+        keys += [f"{prefix}_{column}" for column, checks in declared.items()
+                 for k in checks if _CHECK_PREFIX[k.kind] == prefix and _from_profile(k.arg)]
+    return keys
+
+
+def _from_profile(arg: object) -> bool:
+    """Whether a check's value refers to a profile setting (``$name``, alone or inside a mapping)."""
+    values = arg.values() if isinstance(arg, dict) else [arg]
+    return any(isinstance(v, str) and v.startswith("$") for v in values)
 
 
 def _row_checks(rules: ValidationRules) -> list[Check]:

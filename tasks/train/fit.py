@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 
 from recmodels.base import FitReport, SessionRecommender, TrainedModel, UserRecommender
 from recmodels.beyond import evaluate_sessions_beyond, evaluate_users_beyond, item_counts
@@ -28,6 +25,7 @@ from recmodels.topk import session_topk
 from recmodels.trainer import EpochProgress, Progress, fit_with_refit
 from tasks.common.faults import crash_point
 from tasks.common.models import MIN_VALID_PREDICTIONS, P4_SESSION, P4_SIMILAR, P4_USER
+from tasks.common.progress import progress
 from tasks.features.bundle import (
     bundle_meta,
     load_bundle_matrix,
@@ -52,15 +50,10 @@ def _metrics_rows(protocol: str, result: dict) -> list[dict]:
 
 def epoch_logger() -> Progress:
     """The Trainer's progress callback: one plain line per epoch, e.g. ``gru4rec epoch 3/10 loss 4.2104
-    valid MRR@20 0.3120 (12 s, ~84 s left)``, through Prefect's run logger inside a flow or task run
-    (so the lines reach the Prefect UI), else the ``clickrec`` logger."""
-    try:
-        logger = get_run_logger()
-    except MissingContextError:
-        logger = logging.getLogger("clickrec")
+    valid MRR@20 0.3120 (12 s, ~84 s left)``, as every progress line (tasks.common.progress)."""
 
-    def log_epoch(progress: EpochProgress) -> None:
-        logger.info(progress.line())
+    def log_epoch(p: EpochProgress) -> None:
+        progress(p.line())
 
     return log_epoch
 
