@@ -337,7 +337,18 @@ def write_tuned(path: Path, label: str, params: dict[str, Any], comment: list[st
     """Set ``[night.models.<label>]`` of the tuned file ``path`` to ``params``, keep the other models.
 
     The file holds only ``[night.models.*]`` tables (contract: the night reads it between the profile
-    and ``--config``). Written to a temporary file and renamed: a reader never sees half a file."""
+    and ``--config``). Written to a temporary file and renamed: a reader never sees half a file; the
+    read-merge-rename holds a file lock, so two studies of one target never lose each other's table."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    locks = path.parent.parent / "locks"  # <home>/locks, beside the run locks (the tuned folder holds TOML only)
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(locks / f"tuned-{path.name}.lock")):
+        _merge_tuned(path, label, params, comment)
+
+
+def _merge_tuned(path: Path, label: str, params: dict[str, Any], comment: list[str]) -> None:
     models: dict[str, dict[str, Any]] = {}
     comments: dict[str, list[str]] = {}
     if path.exists():
