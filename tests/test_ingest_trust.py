@@ -140,7 +140,7 @@ def test_retry_of_a_transiently_failing_stage_is_idempotent(home, tmp_path, pref
     from flows.ingest import ingest_flow
 
     f = write(tmp_path / "land" / "clicks.dat", day_lines("2014-04-11", 50))
-    real = stage_mod.line_reader
+    real = stage_mod.line_tables
     calls = {"n": 0}
 
     def flaky_reader(*args):
@@ -149,7 +149,7 @@ def test_retry_of_a_transiently_failing_stage_is_idempotent(home, tmp_path, pref
             raise OSError("injected: transient read error")
         return real(*args)
 
-    monkeypatch.setattr(stage_mod, "line_reader", flaky_reader)
+    monkeypatch.setattr(stage_mod, "line_tables", flaky_reader)
     ingest_flow(source="yoochoose", path=str(f), home=str(home.root))
     assert calls["n"] == 2  # one failure, then the retry's read
     assert q(home, "SELECT count(*), count(DISTINCT source_row) FROM raw.clicks") == [(50, 50)]

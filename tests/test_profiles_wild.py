@@ -159,6 +159,7 @@ def _typed(profile, rows: list[tuple]) -> list[dict]:
         con.executemany("INSERT INTO landing_fields VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)", rows)
         typing = {k: v for k, v in typed_batch_params(profile).items() if k != "dedupe"}
         rules = ValidationRules(id_max_chars=0, max_ts=datetime(2100, 1, 1))  # every id fails: all rejected
+        con.execute(sql("staging/batch_table"))
         con.execute(sql("staging/batch"), typing | rules.check_params())
         con.execute(sql("staging/duplicates"), {"dedupe": profile.dedupe})
         cur = con.execute("SELECT b.*, d.source_row IS NOT NULL AS is_duplicate FROM staging.batch AS b "

@@ -1,5 +1,6 @@
--- staging.batch: the one pass over a landing file. Every data line becomes one row, typed while it
--- is read and checked in the same pass; no all-text copy of the file is kept. Per row:
+-- staging.batch (created empty by batch_table.sql): the one pass over a landing file, appended one
+-- chunk of lines at a time. Every data line becomes one row, typed while it is read and checked in
+-- the same pass; no all-text copy of the file is kept. Per row:
 --   line_reason   set when the line itself is unusable ('blank line' is counted apart, not quarantined)
 --   is_filtered   an event type the profile does not keep: counted, never validated or loaded
 --   <check> flags one BOOLEAN per row-level check (never NULL; false for lines that are not checked).
@@ -20,7 +21,7 @@
 -- NULL), $min_ts, $max_ts, $event_types, and the id rule as its two parts: 1..$id_max_chars
 -- characters, none of them in the class $id_forbidden (the rule's regex ^[^...]{1,N}$ is the same
 -- test; a search for one forbidden character costs a third of the anchored match, measured).
-CREATE OR REPLACE TABLE staging.batch AS
+INSERT INTO staging.batch BY NAME
 WITH nulled AS (
     SELECT
         source_row, line_reason, raw_line,

@@ -5,8 +5,11 @@ Every byte of the file is assigned to exactly one numbered line, split on ``\\n`
 is a line). No parser runs here, so a stray quote, a NUL or invalid UTF-8 cannot make lines vanish:
 each line is a row, and whatever cannot be parsed quarantines itself alone.
 
-The split runs in Arrow's C++ kernels over 16 MB blocks; Python only moves blocks, so the memory
-used is a few blocks whatever the file's size. A line longer than ``max_line_bytes`` is kept as a
+The split runs in Arrow's C++ kernels over 16 MB blocks; Python only moves blocks. DuckDB scans an
+Arrow *stream* on one thread, so the lines reach it as in-memory tables of about 32 MB
+(:func:`line_tables`), each cut into record batches that both cores scan, and the next table is
+split in a background thread while DuckDB works on the current one: the memory used is a few
+tables whatever the file's size. A line longer than ``max_line_bytes`` is kept as a
 bounded excerpt with ``overlong`` set, and the rest of it is skipped without being buffered.
 
 The same read hashes the file's bytes as they come off the disk (compressed bytes for gzip), so the
@@ -18,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,9 @@ import pyarrow.compute as pc
 SCHEMA = pa.schema([("line_no", pa.int64()), ("raw", pa.binary()), ("overlong", pa.bool_())])
 EXCERPT_BYTES = 4096  # what quarantine keeps of an over-long line
 BLOCK_BYTES = 16 << 20
+TABLE_BYTES = 32 << 20  # lines handed to DuckDB per statement (tasks/ingest/stage.py)
+# Rows per record batch of a table: DuckDB's row-group size, its unit of parallel scan.
+SCAN_ROWS = 122_880
 
 
 @dataclass
@@ -124,6 +131,37 @@ def line_batches(
     count.lines = next_no - 1
 
 
-def line_reader(path: Path, compression: str, max_line_bytes: int, count: LineCount) -> pa.RecordBatchReader:
-    """The batches of :func:`line_batches` as a reader DuckDB can scan (``FROM reader``)."""
-    return pa.RecordBatchReader.from_batches(SCHEMA, line_batches(path, compression, max_line_bytes, count))
+def _tables(batches: Iterator[pa.RecordBatch], table_bytes: int) -> Iterator[pa.Table]:
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.nbytes
+        if size >= table_bytes:
+            yield _scan_table(pending)
+            pending, size = [], 0
+    if pending:
+        yield _scan_table(pending)
+
+
+def _scan_table(batches: list[pa.RecordBatch]) -> pa.Table:
+    """One table of consecutive lines, re-cut into SCAN_ROWS batches (slices: no copy)."""
+    return pa.Table.from_batches(pa.Table.from_batches(batches, schema=SCHEMA).to_batches(max_chunksize=SCAN_ROWS),
+                                 schema=SCHEMA)
+
+
+def _prefetched(items: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """``items``, the next one prepared in a background thread while the caller uses the current one
+    (DuckDB releases the GIL while it executes)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickrec-lines") as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
+
+
+def line_tables(path: Path, compression: str, max_line_bytes: int, count: LineCount,
+                table_bytes: int = TABLE_BYTES, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.Table]:
+    """The lines of :func:`line_batches` as consecutive in-memory tables of about ``table_bytes``,
+    each one statement's worth for DuckDB; ``count`` is complete once the iterator is exhausted."""
+    return _prefetched(_tables(line_batches(path, compression, max_line_bytes, count, block_bytes), table_bytes))
