@@ -3,7 +3,10 @@
 Each side runs in its own child process and reports its own peak RSS. The pipeline child first pays
 the per-process fixed cost (imports, the Great Expectations context: ``tasks.ingest.gx_suite.warm_up``),
 timed apart and printed, then ingests; ``ratio`` is the ingest's time over the bare copy's, and
-``ratio_cold`` counts the fixed cost in too. ``--days N`` writes one landing file spanning N days
+``ratio_cold`` counts the fixed cost in too. ``floor`` is a third child that only does the three
+writes the design makes of every row (a scratch table for validation, the lake's Parquet, the
+``raw.clicks`` table), with no typing, checking or lineage: ``floor_ratio`` is the least ratio this
+design can reach, measured in the same run. ``--days N`` writes one landing file spanning N days
 (a historical backfill); without it the log is ``files`` daily files.
 """
 
@@ -32,6 +35,27 @@ def _bare(files: list[str], out: str, q) -> None:
     con.execute(sql("bench/bare_copy"), {"files": files, "out": out})
     con.close()
     q.put({"seconds": time.perf_counter() - t0, "peak_mb": _peak_mb()})
+
+
+def _floor(files: list[str], root: str, q) -> None:
+    import duckdb
+
+    from tasks.common.sqlfiles import sql
+
+    out = str(Path(root) / "floor.parquet")
+    t0 = time.perf_counter()
+    scratch = duckdb.connect(str(Path(root) / "floor-scratch.duckdb"), config={"force_compression": "uncompressed"})
+    scratch.execute(sql("bench/floor_stage"), {"files": files})
+    stage = time.perf_counter() - t0
+    scratch.execute(sql("bench/floor_lake"), {"out": out})
+    scratch.close()
+    lake = time.perf_counter() - t0 - stage
+    con = duckdb.connect(str(Path(root) / "floor-raw.duckdb"))
+    con.execute(sql("bench/floor_table"), {"out": out})
+    [(rows,)] = con.execute(sql("bench/floor_rows")).fetchall()
+    con.close()
+    total = time.perf_counter() - t0
+    q.put({"seconds": total, "rows": rows, "stage": stage, "lake": lake, "table": total - stage - lake, "peak_mb": _peak_mb()})
 
 
 def _pipeline(files: list[str], home: str, q) -> None:
@@ -96,6 +120,7 @@ def bench_ingest(rows: int = 10_000_000, workdir: Path | None = None, days: int 
         gen_s = time.perf_counter() - t0
         pipe = _run_child(_pipeline, landing, str(root / "home"))
         bare = _run_child(_bare, landing, str(root / "bare.parquet"))
+        floor = _run_child(_floor, landing, str(root))
         return {
             "rows": pipe["totals"]["rows_read"],
             "files": len(landing),
@@ -107,6 +132,10 @@ def bench_ingest(rows: int = 10_000_000, workdir: Path | None = None, days: int 
             "fixed_seconds": round(pipe["fixed"], 3),
             "ratio": round(pipe["seconds"] / bare["seconds"], 3),
             "ratio_cold": round((pipe["seconds"] + pipe["fixed"]) / bare["seconds"], 3),
+            "floor_seconds": round(floor["seconds"], 3),
+            "floor_rows": floor["rows"],
+            "floor_ratio": round(floor["seconds"] / bare["seconds"], 3),
+            "floor_steps": {k: round(floor[k], 3) for k in ("stage", "lake", "table")},
             "peak_rss_mb": round(pipe["peak_mb"], 1),
             "bare_peak_rss_mb": round(bare["peak_mb"], 1),
             "stage_seconds": {k: round(v, 3) for k, v in pipe["stages"].items()},
@@ -122,10 +151,13 @@ def format_result(r: dict) -> str:
     """The bench's printed lines: the comparison, then where the pipeline's time went."""
     span = f"  days={r['days']}" if r["days"] else ""
     stages = "  ".join(f"{k}={v:.2f}s" for k, v in r["stage_seconds"].items())
+    floor_steps = ", ".join(f"{k} {v:.2f}s" for k, v in r["floor_steps"].items())
     return (
         f"rows={r['rows']:,}  files={r['files']}{span}  bare={r['bare_seconds']:.2f}s  "
         f"pipeline={r['pipeline_seconds']:.2f}s  ratio={r['ratio']:.2f}  peak_rss={r['peak_rss_mb']:.0f} MB\n"
         f"fixed per process (imports + GX context, paid once)={r['fixed_seconds']:.2f}s  "
         f"ratio_cold={r['ratio_cold']:.2f}  bare_peak_rss={r['bare_peak_rss_mb']:.0f} MB\n"
-        f"stages (summed over files): {stages}"
+        f"stages (summed over files): {stages}\n"
+        f"floor (the design's three writes only: {floor_steps})={r['floor_seconds']:.2f}s  "
+        f"floor_ratio={r['floor_ratio']:.2f}"
     )
