@@ -77,6 +77,13 @@ def test_write_candidates_maps_ids_and_ranks(home):
         (D1, "gru4rec", "v1", "用户2", 1, "bücher-7", 5.0),
         (D1, "gru4rec", "v1", "用户2", 2, "🙂", 4.0),
     ]
+    # An entry scored -inf (an item without training support, or one the user has seen, that top-k
+    # returns only because the row has fewer than k others) is never a recommendation.
+    sc_inf = np.array([[3.0, -np.inf, 1.0]], dtype=np.float32)
+    assert write_candidates(con, "session_next", D1, "gru4rec", "v1", np.array(["s"]), np.array([[2, 0, 1]]),
+                            sc_inf) == 2
+    assert con.sql("SELECT rank, item_id FROM recs.candidates WHERE kind = 'session_next' ORDER BY 1").fetchall() == [
+        (1, "东京"), (2, ITEMS[1])]
     # item_similar: the source item is an index too, mapped through the same vocabulary.
     write_candidates(con, "item_similar", D1, "i2v", "v1", np.array([4, 3]), idx[:2], sc[:2])
     sim = con.sql(

@@ -92,7 +92,10 @@ def _candidate_table(
         )
     if len(entity_ids) != item_idx.shape[0]:
         raise PublishError(f"{len(entity_ids)} entity ids for {item_idx.shape[0]} rows of item_idx")
-    valid = item_idx >= 0  # negative = padding (fewer than k candidates)
+    # Negative index = padding (fewer than k candidates). A score of -inf is a model's "never this
+    # item" (an item with no training support, an item the user has already seen): top-k still returns
+    # such items when a row has fewer than k others, and they must not be published as recommendations.
+    valid = (item_idx >= 0) & ~np.isneginf(scores)
     if np.isnan(scores[valid]).any():
         raise PublishError(f"{kind}: NaN scores among real candidates (model output is broken)")
     # Dense ranks 1..m over the real candidates of each row, even if padding is not only at the end.
@@ -132,7 +135,7 @@ def write_candidates(
 
     ``entity_ids``: original user / session ids (str) for user_topn / session_next; item_idx ints for
     item_similar (mapped to ids like the recommended items). ``item_idx`` / ``scores``: [n, k], column
-    j = rank j+1; negative indices are padding and dropped. Replaces exactly the candidates of
+    j = rank j+1; negative indices are padding and dropped, as are entries scored -inf. Replaces exactly the candidates of
     (kind, run_date, model), so a re-run is idempotent. Raises :class:`PublishError` (and writes nothing)
     when an index is missing from ``features.item_vocab``: a model/vocabulary mismatch.
     """
