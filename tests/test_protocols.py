@@ -300,8 +300,25 @@ def test_tuning_split_scores_train_valid_and_is_refused_for_ml100k(shared_data):
     assert res["n_predictions"] == len(session_pairs(tuning_valid)[0]) != 10_152  # not the test pairs
     with pytest.raises(ValueError, match="--tuning is for the rsc15"):
         run_evaluation("P2", "pop", shared_data, tuning=True)
-    with pytest.raises(ValueError, match="--refit needs a trained model"):
-        run_evaluation("P2", "ease", shared_data, refit=True)
+
+
+def test_p2_refit_of_a_baseline_fits_it_again_on_train_and_validation(shared_data):
+    """EASE has no epochs: --refit fits it once more, same settings, on train + valid (what the night
+    does), so a deep model's refit figure is compared with the baseline on the same interactions."""
+    from recmodels.data import Interactions
+    from recmodels.protocols import evaluate_users
+    from recmodels.registry import create
+    from tasks.tools.evaluate import run_evaluation
+    from tasks.tools.protocol_data import load_p2
+
+    data = load_p2(shared_data)
+    ease = create("ease", config={"l2": 170.0})
+    ease.fit(Interactions(matrix=data.test.history))  # the independent fit: train + valid interactions, nothing else
+    hr_full = evaluate_users(ease, data.test, ks=(10,))["metrics"]["HR@10"]
+    refit = run_evaluation("P2", "ease", shared_data, params={"l2": 170.0}, refit=True)
+    plain = run_evaluation("P2", "ease", shared_data, params={"l2": 170.0})
+    assert refit["metrics"]["HR@10"] == pytest.approx(hr_full, abs=1e-12)
+    assert plain["metrics"]["HR@10"] != pytest.approx(hr_full, abs=1e-6)  # train only: another model
 
 
 def test_profile_starts_from_the_nightly_settings_and_params_override_them(shared_data):

@@ -77,11 +77,16 @@ def _fit(model: Recommender, train: Any, valid: Any = None) -> tuple[float, dict
 def _refit(
     rec: UserRecommender, best_epoch: int, model: str, params: dict | None, seed: int, data: Any
 ) -> tuple[UserRecommender, float, int]:
-    """A fresh ``model`` trained for ``best_epoch`` epochs on train + valid (P2's test-time history)."""
-    refit = rec.refit_params(dict(params or {}), best_epoch) if isinstance(rec, TrainedModel) else None
-    if refit is None:
-        raise ValueError(f"--refit needs a trained model with an epoch budget; {model!r} has none")
-    final = create(model, config=refit, seed=seed)
+    """A fresh ``model`` fitted on train + valid (P2's test-time history), as the nightly fits every
+    model on the days before the test day: a trained model for ``best_epoch`` epochs; a model without
+    epochs (EASE, popularity) with its same settings, so baselines are compared on the same data."""
+    if isinstance(rec, TrainedModel):
+        refit = rec.refit_params(dict(params or {}), best_epoch)
+        if refit is None:
+            raise ValueError(f"--refit: {model!r} never validated an epoch, so there is no epoch count to refit")
+    else:
+        refit = dict(params or {})
+    final = create(model, config=refit or None, seed=seed)
     full = Interactions(matrix=data.test.history, sequences=data.full_sequences)
     seconds, summary = _fit(final, full, None)
     return final, seconds, int(summary.get("epochs", 0))
@@ -113,10 +118,11 @@ def run_evaluation(
     settings the nightly trains with on that source (``NightConfig.for_profile``), ``params`` on top,
     so the figure is the one of the table the nightly would publish.
 
-    ``refit`` (ml-100k protocols, trained user models): after early stopping on the validation
-    targets, train a fresh model for the best epoch count on train + validation interactions, as the
-    nightly run refits on every day before the test day. The validation targets still only choose the
-    epoch count; the test item is never trained on.
+    ``refit`` (ml-100k protocols, user models): after early stopping on the validation targets, train
+    a fresh model for the best epoch count on train + validation interactions, as the nightly run
+    refits on every day before the test day (a model without epochs, such as EASE, is fitted again on
+    train + validation with the same settings). The validation targets still only choose the epoch
+    count; the test item is never trained on.
 
     ``tuning`` (rsc15 protocols): train on the data set's train_tr sessions and score its train_valid
     sessions instead of train_full -> test, so settings can be chosen without the test sessions.
@@ -201,7 +207,7 @@ def _run_ml100k(rec: Any, protocol_run: str, model: str, data_dir: Path, params:
     if is_user:
         train_s, fit = _fit(rec, data.train, data.valid)
         if refit:
-            rec, refit_s, fit["refit_epochs"] = _refit(rec, fit["best_epoch"], model, params, seed, data)
+            rec, refit_s, fit["refit_epochs"] = _refit(rec, fit.get("best_epoch", 0), model, params, seed, data)
             train_s += refit_s
     else:
         train_s, fit = _fit(rec, data.train.sequences)
