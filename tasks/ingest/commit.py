@@ -54,10 +54,14 @@ def _commit(con: duckdb.DuckDBPyConnection, run_id: str, profile: SourceProfile,
     con.execute(sql("staging/retire_lake_files"), scope | {"run_id": run_id})
     con.execute(sql("staging/clear_quarantine"), {"file_ids": file_ids})
     now = datetime.now(UTC).replace(tzinfo=None)
-    for f in files:
-        staged = staged_parts(f)
+    parts = [staged_parts(f) for f in files]
+    every_part = [str(p) for staged in parts for p in staged]
+    if every_part:
+        # One statement for the run's rows, whatever its number of files: appends of a few hundred
+        # thousand rows each cost a third more than one append of them all (measured, 10 x 200k rows).
+        con.execute(sql("staging/insert_accepted"), {"files": every_part})
+    for f, staged in zip(files, parts, strict=True):
         if staged:
-            con.execute(sql("staging/insert_accepted"), {"files": [str(p) for p in staged]})
             con.execute(sql("staging/add_lake_files"), {
                 "run_id": run_id, "file_id": f.file_id,
                 "rel_paths": [f"{p.parent.name}/{lake_name(f.source_file, f.file_id, run_id, i)}"
