@@ -7,4 +7,4 @@ COPY (
     FROM raw.clicks
     WHERE run_id = $run_id AND file_id IS NOT DISTINCT FROM $file_id AND event_date = $event_date
     ORDER BY source_row
-) TO $out (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000);
+) TO $out (FORMAT parquet, COMPRESSION zstd);
