@@ -494,7 +494,10 @@ def _trial_logger(space: Space, metric: str, log: Callable[[str], None]) -> Call
             outcome = f"valid {metric} {t.value:.4f}"
         elif t.state == optuna.trial.TrialState.PRUNED:
             step = t.last_step if t.last_step is not None else 0
-            outcome = f"pruned at epoch {step} (valid {t.intermediate_values.get(step, float('nan')):.4f})"
+            # The pruner compares the model's own per-epoch validation figure (its early-stopping
+            # metric, e.g. NDCG@100 for the autoencoders), which need not be the study's metric.
+            figure = t.intermediate_values.get(step, float("nan"))
+            outcome = f"pruned at epoch {step} (early-stopping figure {figure:.4f}, not {metric})"
         else:
             outcome = str(t.state.name).lower()
         log(f"trial {t.number}: {outcome} {json.dumps(_jsonable(space.decode(t.params)))}")
