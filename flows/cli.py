@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -573,10 +574,19 @@ def bench_ingest(
     days: Annotated[int | None, typer.Option(min=1, help="One landing file spanning N days (default: 10 daily files).")] = None,
 ) -> None:
     """Bare DuckDB CSV->Parquet COPY vs the full ingest+validate path on the same generated log."""
-    from tasks.tools.bench_ingest import bench_ingest as run
-    from tasks.tools.bench_ingest import format_result
+    with tempfile.TemporaryDirectory(prefix="clickrec-bench-prefect-") as prefect_root:
+        # The temporary server `clickrec ingest` starts, here once for the bench's pipeline child.
+        _prefect_env(_home(prefect_root))
+        _start_prefect()
+        from flows.ingest import run_ingest_command
+        from tasks.tools.bench_ingest import bench_ingest as run
+        from tasks.tools.bench_ingest import format_result
 
-    result = run(rows, workdir, days=days)
+        try:
+            result = run(run_ingest_command, rows, workdir, days=days)
+        finally:
+            _drain_prefect()
+            _stop_server()  # before its folder goes
     typer.echo(format_result(result))
     _write_json(json_out, result)
 

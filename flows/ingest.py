@@ -99,6 +99,12 @@ def ingest_flow(source: str, path: str, day: str | None = None, home: str | None
                   commit=commit_run_task).to_dict()
 
 
+def run_ingest_command(source: str, path: str, home: str) -> dict:
+    """What ``clickrec ingest --source S PATH --home H`` runs (the flow, its task runner and
+    retries): the benchmark's pipeline side, so it measures the command a team runs."""
+    return ingest_flow(source=source, path=path, home=home)
+
+
 @task(name="ingest-day", cache_policy=NO_CACHE)
 def ingest_day_task(home: Home, source: str, files: list[Path], day: date | tuple[date, date],
                     strict: bool = False) -> dict:

@@ -55,6 +55,7 @@ class IngestReport:
             "days_written": self.days_written,
             "totals": self.totals,
             "flags": self.flags,
+            "seconds": self.seconds,
             "files": [{k: v for k, v in asdict(f).items() if k not in ("scratch", "suite_run")} for f in self.files],
         }
 

@@ -375,9 +375,13 @@ def validate_scratch(
     rules = rules_for(profile, day, whole_day)
     # The history comes from the working database, attached read-only: not while this process writes it.
     (home.root / "locks").mkdir(parents=True, exist_ok=True)
+    asked = time.perf_counter()
     with WRITE_LOCK, GX_LOCK:
+        # Files staged concurrently take turns here: the wait is not validation work.
+        waited = time.perf_counter() - asked
         outcome = validate_batch(scratch, run_id=run_id, batch=batch, rules=rules,
                                  history_db=home.db if home.db.exists() else None)
+    outcome.timings["lock_wait"] = waited
     if not outcome.ok:
         raise ValidationRefusedError(f"{batch}: validation failed: {'; '.join(outcome.failures)}")
     return outcome
