@@ -145,6 +145,30 @@ def test_bad_rows_are_counted_per_check_by_gx_and_quarantined_with_the_first_rea
     assert q(home.db, "SELECT count(*) FROM raw.clicks") == [(11,)]
 
 
+def test_one_checkpoint_serves_every_file_and_each_result_is_that_files(home, tmp_path):
+    """GX's datasource and checkpoint are built once and re-pointed at each scratch file: the counts
+    must still be each file's own, in either order (a checkpoint left on the first file fails)."""
+    from tasks.ingest import gx_suite
+
+    clean = landing(tmp_path / "a" / "clean.csv", [line(n) for n in range(1, 11)])
+    dirty = landing(tmp_path / "b" / "dirty.csv", [line(n) for n in range(1, 8)] + [line(8, i=""), line(9, i="x\x01"),
+                                                                                   line(10, e="bogus")])
+    cap = Capture()
+    ingest(home, PROFILE, [clean, dirty], validate=cap)
+    built = gx_suite._state["checkpoint"]
+    ingest(home, PROFILE, [dirty, clean], validate=cap)
+    assert gx_suite._state["checkpoint"] is built  # the same rules: nothing rebuilt for the second run
+    assert [o.rows_checked for o in cap.outcomes] == [10, 10, 10, 10]
+    bad = {"expect_column_values_to_not_be_null": 1, "expect_column_values_to_match_regex": 1,
+           "expect_column_values_to_be_in_set": 1}  # the dirty file: one empty id, one control character, one type
+    for outcome, dirty_file in zip(cap.outcomes, [False, True, True, False], strict=True):
+        counts = {r["expectation"]: 0 for r in outcome.results if r["level"] == "row"}
+        for r in outcome.results:
+            if r["level"] == "row":
+                counts[r["expectation"]] += r["unexpected_count"]
+        assert counts == ({**counts, **bad} if dirty_file else dict.fromkeys(counts, 0))
+
+
 def test_hostile_but_valid_ids_pass_byte_exact(home, tmp_path):
     ids = ["'; DROP TABLE raw.clicks; --", "semi;colon", "O'Brien", "한국어-세션", "😀🎉", "%_\\", "  spaced  ",
            "z" * 256, "SELECT * FROM ops.runs"]  # fmt: skip
