@@ -169,6 +169,37 @@ def test_one_checkpoint_serves_every_file_and_each_result_is_that_files(home, tm
         assert counts == ({**counts, **bad} if dirty_file else dict.fromkeys(counts, 0))
 
 
+def test_a_wait_for_another_files_validation_is_reported_apart_from_validation(home, tmp_path, monkeypatch):
+    """Files staged two at a time take turns at validation (writer and GX locks). The turn is not
+    validation work: the file's report gives it as validate_wait and leaves it out of validate."""
+    import time as time_module
+    import types
+
+    from tasks.ingest import stage, validate
+
+    held = 1000.0  # seconds the other file's validation holds the lock, on a clock this test owns
+    clock = types.SimpleNamespace(offset=0.0)
+    fake_time = types.SimpleNamespace(perf_counter=lambda: time_module.perf_counter() + clock.offset)
+
+    class TakenTurn:
+        """GX's lock as another file's validation leaves it: entering it costs ``held`` seconds."""
+
+        def __enter__(self):
+            clock.offset += held
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(validate, "time", fake_time)
+    monkeypatch.setattr(stage, "time", fake_time)
+    monkeypatch.setattr(validate, "GX_LOCK", TakenTurn())
+    rep = ingest(home, PROFILE, [landing(tmp_path / "day.csv", [line(n) for n in range(1, 6)])])
+    [seconds] = [f.seconds for f in rep.files]
+    assert seconds["validate_wait"] == held
+    assert 0 < seconds["validate"] < held  # the validation itself, without the turn
+
+
 def test_hostile_but_valid_ids_pass_byte_exact(home, tmp_path):
     ids = ["'; DROP TABLE raw.clicks; --", "semi;colon", "O'Brien", "한국어-세션", "😀🎉", "%_\\", "  spaced  ",
            "z" * 256, "SELECT * FROM ops.runs"]  # fmt: skip
