@@ -545,6 +545,8 @@ def tune(
     date: Annotated[str | None, typer.Option("--date", help="--source: the night D (default: the last).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="Fixed setting key=value (not searched).")] = None,
     data: Annotated[Path | None, typer.Option(help="--protocol: data folder (default ../shared/data).")] = None,
+    confirm: Annotated[int, typer.Option(min=0, help="Re-train this many best trials (and trial 0) on more seeds; choose the best mean (0: the study's best).")] = 3,
+    confirm_seeds: Annotated[int, typer.Option(min=1, help="Seeds added per confirmed trial.")] = 2,
     home: HomeOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
@@ -560,7 +562,7 @@ def tune(
 
     req = TuneRequest(model=model, protocol=protocol.value if protocol else None, source=source, night=date,
                       trials=trials, minutes=minutes, seed=seed, space=space, metric=metric,
-                      fixed=_params(param), data_dir=data)
+                      fixed=_params(param), data_dir=data, confirm=confirm, confirm_seeds=confirm_seeds)
     result = run_tuning(_home(home).root, req, log=lambda line: typer.echo(line, err=True))
     print_summary(result)
     _write_json(json_out, result)

@@ -147,6 +147,9 @@ def test_cli_tune_writes_the_tuned_file_the_night_reads(tmp_path: Path) -> None:
     trials = _trials(home / "tuning" / f"{name}.db", name)
     assert len(trials) == 2 and trials[0].params == {"l2": in_use}  # trial 0: the setting in use
     assert max(t.value for t in trials) == pytest.approx(result["best_value"])
+    # EASE ignores the seed: re-training a trial's settings on seeds 4 and 5 must give its figure again
+    # (a confirmation that re-built other settings than the trial's would not).
+    assert result["confirmed"] == {str(t.number): [pytest.approx(t.value)] * 3 for t in trials}
     csv = (home / "tuning" / f"{name}.csv").read_text().splitlines()
     assert len(csv) == 3  # header + two trials
     svg = (home / "tuning" / f"{name}.svg").read_text()
@@ -166,6 +169,38 @@ def test_cli_tune_usage_errors_are_one_line(tmp_path: Path) -> None:
                                "--home", str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert no_night.returncode == 5 and "no source 'synthetic'" in no_night.stderr
     assert "Traceback" not in no_night.stderr
+
+
+def test_a_seed_lucky_trial_loses_to_the_best_mean_over_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The study's maximum on seed 0 is not what gets written when more seeds disagree: trial 0 scores
+    0.0 on seed 0 and 1.0 on the others; every other trial 0.5 on seed 0 and 0.0 on the others. The
+    study's best is some other trial, the best mean is trial 0 (0.67 against 0.17), and the tuned file
+    holds trial 0's settings."""
+    from tasks.tools import tune
+
+    first: list[dict] = []
+
+    def scripted(self, cfg, seed, on_epoch=None):
+        if not first:
+            first.append(cfg)  # the study's first trial: trial 0, the setting in use
+        is_trial0 = cfg == first[0]
+        value = (0.0 if is_trial0 else 0.5) if seed == self.seed else (1.0 if is_trial0 else 0.0)
+        return None, 0.0, {self.metric: value}
+
+    monkeypatch.setattr(tune.Objective, "train", scripted)
+    lines: list[str] = []
+    out = run_tuning(tmp_path / "home", TuneRequest(model="ease", protocol="P2", trials=4, confirm=2, confirm_seeds=2,
+                                                    data_dir=_write_ml100k(tmp_path / "data")), log=lines.append)
+    trials = _trials(Path(out["storage"]), out["study"])
+    assert {t.number: t.value for t in trials} == {0: 0.0, 1: 0.5, 2: 0.5, 3: 0.5}
+    assert out["best_trial"] == 0
+    assert out["confirmed"] == {"1": [0.5, 0.0, 0.0], "2": [0.5, 0.0, 0.0], "0": [0.0, 1.0, 1.0]}
+    table = tomllib.loads((tmp_path / "home" / "tuned" / "P2.toml").read_text())["night"]["models"]["ease"]
+    assert table == {"l2": trials[0].params["l2"]}
+    assert any(line.startswith("confirm trial 0: valid NDCG@10 0.0000, 1.0000, 1.0000 (seeds 0-2)") for line in lines)
+    off = run_tuning(tmp_path / "home2", TuneRequest(model="ease", protocol="P2", trials=2, confirm=0,
+                                                     data_dir=_write_ml100k(tmp_path / "data2")), log=lines.append)
+    assert off["best_trial"] == 1 and off["confirmed"] == {}  # --confirm 0: the study's maximum, as before
 
 
 # ------------------------------------------------------------------------- never the test split

@@ -1,8 +1,10 @@
 """``clickrec tune``: Optuna studies of a model's hyper-parameters, on validation data only.
 
 A study samples settings from the model's search space (``tasks.tools.tune_spaces``) with a seeded
-TPE sampler, trains each on a training split, scores it on the matching *validation* split (full
-ranking, conservative ties: the one protocol runner) and keeps the best. Test splits are never read:
+TPE sampler, trains each on a training split and scores it on the matching *validation* split (full
+ranking, conservative ties: the one protocol runner). The best few trials, and trial 0, are then
+trained again on more seeds, and the best *mean* is kept (:func:`confirm_best`: one seed's figure
+on a small validation split is partly luck). Test splits are never read:
 
 - ``P1`` (rsc15-100k): train_tr -> train_valid (``load_p1_tuning``); the test file is not opened.
 - ``P2`` (ml-100k): train -> the second-to-last interaction of every user (``P2Data.valid``); only
@@ -253,13 +255,30 @@ class Objective:
         sampled = spell(self.space.sample(trial), known, self.model)
         return {**spell(self.data.base_params, known, self.model), **sampled, **spell(self.fixed, known, self.model)}
 
+    def config_of(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A finished trial's config, from its Optuna ``params`` (what :meth:`config` sampled)."""
+        known = config_keys(self.model)
+        decoded = spell(self.space.decode(params), known, self.model)
+        return {**spell(self.data.base_params, known, self.model), **decoded, **spell(self.fixed, known, self.model)}
+
+    def train(self, cfg: dict[str, Any], seed: int,
+              on_epoch: Callable[[int, float], None] | None = None) -> tuple[FitReport | None, float, dict[str, float]]:
+        """Train ``cfg`` with ``seed`` on the training split; its report, seconds and validation figures."""
+        seed_everything(seed)
+        np.random.seed(seed)
+        model = create(self.model, config=cfg, device=self.device, seed=seed)
+        t0 = time.perf_counter()
+        report = _fit(model, self.data, on_epoch or (lambda epoch, value: None))
+        seconds = time.perf_counter() - t0
+        figures = _valid_figures(model, self.data)
+        if self.metric not in figures:
+            raise TuneError(f"metric {self.metric!r} not computed; known: {', '.join(sorted(figures))}")
+        return report, seconds, figures
+
     def __call__(self, trial: Any) -> float:
         import optuna
 
         cfg = self.config(trial)
-        seed_everything(self.seed)
-        np.random.seed(self.seed)
-        model = create(self.model, config=cfg, device=self.device, seed=self.seed)
         live: list[int] = []
 
         def on_epoch(epoch: int, value: float) -> None:
@@ -268,24 +287,56 @@ class Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"epoch {epoch}: valid {self.metric} {value:.4f}")
 
-        t0 = time.perf_counter()
-        report = _fit(model, self.data, on_epoch)
-        seconds = time.perf_counter() - t0
+        report, seconds, figures = self.train(cfg, self.seed, on_epoch)
         if report is not None and not live:  # the fit's history, for the record (no pruning after the fact)
             for row in report.history:
                 value = _epoch_value(row, self.metric)
                 if value is not None and "epoch" in row:
                     trial.report(value, int(row["epoch"]))
-        figures = _valid_figures(model, self.data)
         trial.set_user_attr("valid", figures)
         trial.set_user_attr("config", _jsonable(cfg))
         trial.set_user_attr("train_seconds", round(seconds, 2))
         if report is not None:
             trial.set_user_attr("best_epoch", int(report.best_epoch))
             trial.set_user_attr("epochs", int(report.epochs))
-        if self.metric not in figures:
-            raise TuneError(f"metric {self.metric!r} not computed; known: {', '.join(sorted(figures))}")
         return float(figures[self.metric])
+
+
+def choose_by_mean(figures: dict[int, list[float]]) -> int:
+    """The trial whose validation figures have the highest mean; a tie goes to the trial listed first
+    (the better study figure: see :func:`confirm_best`)."""
+    return max(figures, key=lambda number: sum(figures[number]) / len(figures[number]))
+
+
+def confirm_best(study: Any, objective: Objective, top: int, extra_seeds: int,
+                 log: Callable[[str], None] = print) -> tuple[Any, dict[int, list[float]]]:
+    """Re-train the ``top`` best finished trials, and trial 0 (the setting in use), on ``extra_seeds``
+    more seeds (validation data only) and choose the best mean.
+
+    Why: a study scores each trial with one seed, and on a small validation split the seed moves the
+    figure as much as the settings do. On ml-100k (943 validation users), Mult-DAE's best trial of a
+    56-trial study scored valid NDCG@10 0.0714 with seed 0 but 0.0579 and 0.0596 with seeds 1 and 2,
+    below the defaults' 0.0617 (measured; see the issue-16 note). The study's maximum alone picks that
+    luck. ``top`` < 1 or ``extra_seeds`` < 1: the study's best trial as it is."""
+    import optuna
+
+    complete = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE),
+                      key=lambda t: t.value, reverse=True)
+    if top < 1 or extra_seeds < 1:
+        return study.best_trial, {}
+    chosen = complete[:top] + [t for t in complete[top:] if t.number == 0]
+    figures: dict[int, list[float]] = {}
+    for trial in chosen:
+        values = [float(trial.value)]
+        for k in range(1, extra_seeds + 1):
+            _, _, valid = objective.train(objective.config_of(trial.params), objective.seed + k)
+            values.append(float(valid[objective.metric]))
+        figures[trial.number] = values
+        log(f"confirm trial {trial.number}: valid {objective.metric} "
+            f"{', '.join(f'{v:.4f}' for v in values)} (seeds {objective.seed}-{objective.seed + extra_seeds}), "
+            f"mean {sum(values) / len(values):.4f}")
+    number = choose_by_mean(figures)
+    return next(t for t in chosen if t.number == number), figures
 
 
 def _jsonable(value: Any) -> Any:
@@ -434,6 +485,8 @@ class TuneRequest:
     fixed: dict[str, Any] = field(default_factory=dict)
     data_dir: Path | None = None
     device: str | None = None
+    confirm: int = 3  # the best trials re-trained on more seeds before one is chosen (0: off)
+    confirm_seeds: int = 2  # seeds added per confirmed trial
 
 
 def _in_space(space: Space, params: dict[str, Any]) -> dict[str, Any]:
@@ -453,12 +506,11 @@ def study_name(data: TuneData, label: str, space: Space) -> str:
     return f"{where}-{what}"
 
 
-def _best_settings(study: Any, space: Space, data: TuneData, model: str) -> dict[str, Any]:
-    """The tuned file's table: the best trial's searched and fixed values, its epoch count on P1.
+def _best_settings(best: Any, space: Space, data: TuneData, model: str) -> dict[str, Any]:
+    """The tuned file's table: the chosen trial's searched and fixed values, its epoch count on P1.
 
-    P1's test run trains on train_full without validation, so it needs the epoch budget the best trial
+    P1's test run trains on train_full without validation, so it needs the epoch budget the trial
     early-stopped at; P2 and the nights choose the epoch count on their own validation split again."""
-    best = study.best_trial
     known = config_keys(model)
     settings = spell(space.decode(best.params), known, model)
     epochs = best.user_attrs.get("best_epoch")
@@ -544,12 +596,14 @@ def run_tuning(home_root: Path, req: TuneRequest, log: Callable[[str], None] = p
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise TuneError(f"study {name}: no trial completed")
-    settings = _best_settings(study, space, data, registry)
-    best = study.best_trial
+    best, confirmed = confirm_best(study, objective, req.confirm, req.confirm_seeds, log)
+    settings = _best_settings(best, space, data, registry)
     tuned = tuned_path(Home(home_root), data.target)
-    comment = [f"{req.model}: study {name}, trial {best.number} of {len(study.trials)}, valid {metric} "
-               f"{best.value:.4f} ({data.description}), seed {req.seed}, "
-               f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
+    figure = (f"mean valid {metric} {sum(confirmed[best.number]) / len(confirmed[best.number]):.4f} over seeds "
+              f"{req.seed}-{req.seed + req.confirm_seeds} (seed {req.seed}: {best.value:.4f})"
+              if confirmed else f"valid {metric} {best.value:.4f}, seed {req.seed}")
+    comment = [f"{req.model}: study {name}, trial {best.number} of {len(study.trials)}, {figure} "
+               f"({data.description}), {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
     write_tuned(tuned, req.model, settings, comment)
     csv_path, svg_path = tuning_dir / f"{name}.csv", tuning_dir / f"{name}.svg"
     write_history(study, csv_path, svg_path, metric)
@@ -560,6 +614,8 @@ def run_tuning(home_root: Path, req: TuneRequest, log: Callable[[str], None] = p
         "settings": settings, "valid": best.user_attrs.get("valid", {}), "tuned_file": str(tuned),
         "storage": str(tuning_dir / f"{name}.db"), "csv": str(csv_path), "svg": str(svg_path),
         "data": data.description, "seed": req.seed,
+        # trial -> its validation figures on seeds seed, seed+1, ... (the choice is their mean)
+        "confirmed": {str(k): v for k, v in confirmed.items()},
     }
 
 
@@ -567,6 +623,9 @@ def print_summary(result: dict[str, Any], echo: Callable[[str], None] = print) -
     """The best trial and where everything went, one fact a line."""
     echo(f"{result['study']}: best trial {result['best_trial']} of {result['n_trials']} "
          f"({result['n_pruned']} pruned): valid {result['metric']} {result['best_value']:.4f}")
+    confirmed = result.get("confirmed", {}).get(str(result["best_trial"]))
+    if confirmed:
+        echo(f"chosen by the mean over {len(confirmed)} seeds of the best trials: {sum(confirmed) / len(confirmed):.4f}")
     echo("valid " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(result["valid"].items())))
     echo(f"settings: {json.dumps(result['settings'])}")
     echo(f"tuned file: {result['tuned_file']}")
