@@ -2,8 +2,8 @@
 
 Orchestration only: which files, in which order, on which task runner. The work is in
 ``tasks.ingest`` (``tasks.ingest.run.ingest`` is the one stage -> commit -> clean-up sequence). Files
-of a run are staged and validated concurrently (each in its own scratch database); the commit that
-makes them visible runs once, holding the warehouse's writer slot.
+of a run are staged concurrently (each in its own scratch database), then validated together in one
+GX run; the commit that makes them visible runs once, holding the warehouse's writer slot.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from tasks.ingest.errors import IngestError
 from tasks.ingest.landing import list_input_files, new_run_id
 from tasks.ingest.run import StageJob, ingest, stage_job
 from tasks.ingest.stage import FileReport, cleanup_scratch
+from tasks.ingest.validate import validate_run_task
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
@@ -40,7 +41,7 @@ def _is_transient(task, task_run, state) -> bool:
 
 
 stage_file_task = task(
-    stage_job, name="stage-and-validate-file", retries=2, retry_delay_seconds=2,
+    stage_job, name="stage-file", retries=2, retry_delay_seconds=2,
     retry_condition_fn=_is_transient, cache_policy=NO_CACHE,
 )
 commit_run_task = task(commit_run, name="commit-run", retries=2, retry_delay_seconds=2,
@@ -96,7 +97,7 @@ def ingest_flow(source: str, path: str, day: str | None = None, home: str | None
         files = files_for_day(files, d)
     return ingest(h, load_profile(source), files, day=d, run_id=new_run_id("ingest"), strict=strict,
                   allow_outside_links=allow_outside_links, stage_all=stage_concurrently,
-                  commit=commit_run_task).to_dict()
+                  validate=validate_run_task, commit=commit_run_task).to_dict()
 
 
 def run_ingest_command(source: str, path: str, home: str) -> dict:

@@ -87,20 +87,21 @@ def test_large_log_with_garbage_quarantines_exactly_the_garbage(tmp_path):
     assert peak_mb < 5000, peak_mb
 
 
-def test_file_that_changes_while_read_is_refused(tmp_path):
+def test_file_that_changes_while_read_is_refused(tmp_path, monkeypatch):
+    from tasks.ingest import stage
+
     [day] = write_yoochoose_days(tmp_path / "landing", days=1, clicks_per_day=2000, seed=6, with_user=True)
     home = Home.resolve(tmp_path / "home")
+    account = stage._account
 
-    def validate_and_tamper(scratch, run_id, batch, profile, h, d, whole_day):
-        from tasks.ingest.validate import validate_scratch
-
-        results = validate_scratch(scratch, run_id, batch, profile, h, d, whole_day)
-        with open(day, "ab") as fh:  # another process appends while we are still reading the file
+    def account_and_tamper(*args):
+        account(*args)
+        with open(day, "ab") as fh:  # another process appends while the file is still being staged
             fh.write(b"99999999,2014-04-01T23:59:59.000Z,214000001,0,\n")
-        return results
 
+    monkeypatch.setattr(stage, "_account", account_and_tamper)
     with pytest.raises(IngestError, match="changed while being read"):
-        ingest(home, load_profile("synthetic"), [day], validate=validate_and_tamper)
+        ingest(home, load_profile("synthetic"), [day])
     assert not home.db.exists() or duckdb.connect(str(home.db), read_only=True).execute(
         "SELECT count(*) FROM raw.clicks").fetchall()[0][0] == 0
     assert not list(home.clicks_lake.rglob("*.parquet"))

@@ -22,6 +22,7 @@ from tasks.common.locks import RunLockedError, warehouse_lock
 from tasks.common.profiles import load_profile, parse_profile
 from tasks.ingest.errors import IngestError, ValidationRefusedError
 from tasks.ingest.run import ingest
+from tasks.ingest.scratch import cleanup_dead_scratch
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -300,7 +301,7 @@ def test_repair_rebuilds_a_lost_staged_file_from_raw(home, yoo, tmp_path):
     child = subprocess.run([sys.executable, "-c", _ingest_script(home.root, [a], None)], cwd=REPO,
                            env=_child_env(CLICKREC_CRASH_AT="ingest-after-commit"), capture_output=True, timeout=300)
     assert child.returncode == -signal.SIGKILL
-    stage_mod.cleanup_dead_scratch(home)  # the staged Parquet is gone: only raw.clicks holds the rows
+    cleanup_dead_scratch(home)  # the staged Parquet is gone: only raw.clicks holds the rows
     from tasks.ingest.commit import publish_committed
 
     assert len(publish_committed(home)) == 1

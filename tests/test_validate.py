@@ -20,12 +20,13 @@ from tasks.ingest.gx_suite import SUITE_ROWS, Check, GXExecutionError, run_suite
 from tasks.ingest.run import ingest
 from tasks.ingest.validate import (
     BatchContractError,
+    StagedBatch,
     SuiteRouterDriftError,
     ValidationRules,
     rules_for,
-    validate_batch,
-    validate_batch_task,
-    validate_scratch,
+    validate_files,
+    validate_run_task,
+    validate_staged,
 )
 
 DAY = date(2024, 3, 1)
@@ -57,25 +58,25 @@ def q(db: Path, query: str, params: dict[str, Any] | None = None) -> list[tuple]
 
 
 class Capture:
-    """A validate hook for ingest: runs the real validation and keeps its outcome and the scratch
-    database's stored results (the scratch file is gone once the run ends)."""
+    """A validate hook for ingest: runs the real validation of the run and keeps each file's outcome
+    and the last file's stored results (the scratch files are gone once the run ends)."""
 
     def __init__(self, tamper: str | None = None) -> None:
         self.outcomes: list[Any] = []
         self.stored: list[tuple] = []
         self.tamper = tamper
 
-    def __call__(self, scratch, run_id, batch, profile, home, day, whole_day):
-        if self.tamper:
-            con = duckdb.connect(str(scratch), config={"TimeZone": "UTC", "autoinstall_known_extensions": False,
-                                                      "force_compression": "uncompressed", "memory_limit": "4GB"})
+    def __call__(self, files, run_id, profile, home, day, whole_day):
+        for f in files if self.tamper else []:
+            con = duckdb.connect(str(f.scratch), config={"TimeZone": "UTC", "autoinstall_known_extensions": False,
+                                                        "force_compression": "uncompressed", "memory_limit": "4GB"})
             con.execute(self.tamper)
             con.close()
-        outcome = validate_scratch(scratch, run_id, batch, profile, home, day, whole_day)
-        self.outcomes.append(outcome)
-        self.stored = q(scratch, "SELECT level, expectation, column_name, success, unexpected_count, element_count "
-                                 "FROM ops.validation_results ORDER BY ALL")
-        return outcome
+        run = validate_staged(files, run_id, profile, home, day, whole_day)
+        self.outcomes += run.outcomes
+        self.stored = q(files[-1].scratch, "SELECT level, expectation, column_name, success, unexpected_count, "
+                                           "element_count FROM ops.validation_results ORDER BY ALL")
+        return run
 
 
 @pytest.fixture
@@ -169,20 +170,21 @@ def test_one_checkpoint_serves_every_file_and_each_result_is_that_files(home, tm
         assert counts == ({**counts, **bad} if dirty_file else dict.fromkeys(counts, 0))
 
 
-def test_a_wait_for_another_files_validation_is_reported_apart_from_validation(home, tmp_path, monkeypatch):
-    """Files staged two at a time take turns at validation (writer and GX locks). The turn is not
-    validation work: the file's report gives it as validate_wait and leaves it out of validate."""
+def test_a_wait_for_another_runs_turn_is_reported_apart_from_validation(home, tmp_path, monkeypatch):
+    """Runs of one process (a backfill's days) take turns at validation (the writer lock: the history
+    is read from the working database). The turn is not validation work: the run's report gives it as
+    validate_wait and leaves it out of validate."""
     import time as time_module
     import types
 
-    from tasks.ingest import stage, validate
+    from tasks.ingest import run, validate
 
-    held = 1000.0  # seconds the other file's validation holds the lock, on a clock this test owns
+    held = 1000.0  # seconds another run holds the lock, on a clock this test owns
     clock = types.SimpleNamespace(offset=0.0)
     fake_time = types.SimpleNamespace(perf_counter=lambda: time_module.perf_counter() + clock.offset)
 
     class TakenTurn:
-        """GX's lock as another file's validation leaves it: entering it costs ``held`` seconds."""
+        """The writer lock as another run leaves it: entering it costs ``held`` seconds."""
 
         def __enter__(self):
             clock.offset += held
@@ -192,12 +194,11 @@ def test_a_wait_for_another_files_validation_is_reported_apart_from_validation(h
             return False
 
     monkeypatch.setattr(validate, "time", fake_time)
-    monkeypatch.setattr(stage, "time", fake_time)
-    monkeypatch.setattr(validate, "GX_LOCK", TakenTurn())
+    monkeypatch.setattr(run, "time", fake_time)
+    monkeypatch.setattr(validate, "WRITE_LOCK", TakenTurn())
     rep = ingest(home, PROFILE, [landing(tmp_path / "day.csv", [line(n) for n in range(1, 6)])])
-    [seconds] = [f.seconds for f in rep.files]
-    assert seconds["validate_wait"] == held
-    assert 0 < seconds["validate"] < held  # the validation itself, without the turn
+    assert rep.seconds["validate_wait"] == held
+    assert 0 < rep.seconds["validate"] < held  # the validation itself, without the turn
 
 
 def test_hostile_but_valid_ids_pass_byte_exact(home, tmp_path):
@@ -246,15 +247,18 @@ def test_gx_and_router_disagreeing_is_an_error_not_a_result(home, tmp_path):
 
 
 def _staged(home: Home, tmp_path: Path) -> Path:
-    """A real scratch database as the one pass leaves it (kept: the hook copies it before clean-up)."""
+    """A real run validation database, built from a scratch file as the one pass leaves it (kept: the
+    hook copies it before clean-up)."""
     keep = tmp_path / "kept.duckdb"
 
-    def copy(scratch, *args):
-        keep.write_bytes(Path(scratch).read_bytes())
-        return validate_scratch(scratch, *args)
+    def copy(files, *args):
+        keep.write_bytes(Path(files[0].scratch).read_bytes())
+        return validate_staged(files, *args)
 
     ingest(home, PROFILE, [landing(tmp_path / "day.csv", [line(n) for n in range(1, 6)])], validate=copy)
-    return keep
+    db = tmp_path / "run.duckdb"
+    validate_files(db, "r7", [StagedBatch("day.csv", keep)], ValidationRules(max_ts=datetime(2100, 1, 1)))
+    return db
 
 
 def test_expectation_that_raises_is_a_clear_error_and_releases_the_file(home, tmp_path):
@@ -265,7 +269,7 @@ def test_expectation_that_raises_is_a_clear_error_and_releases_the_file(home, tm
                                  gxe.ExpectColumnValuesToNotBeNull(column="no_such_column"))]}
     with pytest.raises(GXExecutionError, match=r"expect_column_values_to_not_be_null\(no_such_column\).*no_such_column"):
         run_suites(db, "r7/day.csv", broken)
-    assert q(db, "SELECT count(*) FROM staging.batch") == [(5,)]  # GX let go of the file
+    assert q(db, "SELECT count(*) FROM staging.run_rows") == [(5,)]  # GX let go of the file
 
 
 def test_a_scratch_without_the_staged_tables_is_a_clear_error(tmp_path):
@@ -273,8 +277,9 @@ def test_a_scratch_without_the_staged_tables_is_a_clear_error(tmp_path):
     con = duckdb.connect(str(db))
     con.execute(sql("warehouse/schema"))
     con.close()
-    with pytest.raises(BatchContractError, match="staging.batch"):
-        validate_batch(db, "r8", "day.csv", ValidationRules(max_ts=datetime(2100, 1, 1)))
+    with pytest.raises(BatchContractError, match="day.csv: cannot prepare validation of staging.batch"):
+        validate_files(tmp_path / "run.duckdb", "r8", [StagedBatch("day.csv", db)],
+                       ValidationRules(max_ts=datetime(2100, 1, 1)))
 
 
 def test_duckdb_fix_is_idempotent_and_active() -> None:
@@ -291,8 +296,8 @@ def test_duckdb_fix_is_idempotent_and_active() -> None:
 def test_rules_reject_unknown_required_column_and_task_is_uncached() -> None:
     with pytest.raises(ValueError, match="not checkable"):
         ValidationRules(required=("session_id", "price"))
-    assert validate_batch_task.retries == 0
-    assert validate_batch_task.cache_policy is NO_CACHE
+    assert validate_run_task.retries == 0
+    assert validate_run_task.cache_policy is NO_CACHE
     assert rules_for(PROFILE).id_regex == r"^[^\x00-\x1F\x7F-\x9F]{1,256}$"
     assert rules_for(PROFILE).max_day_ratio == float("inf")  # a file that need not hold whole days
 

@@ -1,2 +1,2 @@
--- What the day-volume expectation validates: one row per accepted day with its ratio to history.
+-- What the day-volume expectation validates: one row per accepted day of each file, with its ratio to history.
 SELECT * FROM staging.validate_day_counts

@@ -1,5 +1,5 @@
-"""One ingest run, start to end: stage every landing file, commit them together, publish the run's
-Data Docs, and leave no scratch file behind. The one place this sequence exists; the Prefect flows
+"""One ingest run, start to end: stage every landing file, validate them together, commit them
+together, publish the run's Data Docs, and leave no scratch file behind. The one place this sequence exists; the Prefect flows
 (``flows/ingest.py``) call it and only choose how the files are staged (in order, or concurrently)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from tasks.common.config import Home
 from tasks.common.locks import run_alive
@@ -18,15 +19,9 @@ from tasks.common.progress import progress
 from tasks.ingest.commit import commit_run
 from tasks.ingest.gx_suite import publish_docs
 from tasks.ingest.landing import Days, day_label, new_run_id, resolve_inputs
-from tasks.ingest.stage import (
-    COUNT_KEYS,
-    FileReport,
-    Validate,
-    cleanup_dead_scratch,
-    cleanup_scratch,
-    stage_file,
-)
-from tasks.ingest.validate import docs_lock
+from tasks.ingest.scratch import cleanup_dead_scratch
+from tasks.ingest.stage import COUNT_KEYS, FileReport, cleanup_scratch, stage_file
+from tasks.ingest.validate import RunValidation, StagedBatch, docs_lock, validate_staged
 
 
 @dataclass
@@ -36,7 +31,7 @@ class IngestReport:
     day: str | None
     files: list[FileReport]
     days_written: list[str]
-    seconds: dict[str, float] = field(default_factory=dict)  # run-level steps (commit, data_docs)
+    seconds: dict[str, float] = field(default_factory=dict)  # run-level steps (validate, commit, data_docs)
     data_docs: Path | None = None  # the GX Data Docs index page holding this run's results
 
     @property
@@ -56,7 +51,7 @@ class IngestReport:
             "totals": self.totals,
             "flags": self.flags,
             "seconds": self.seconds,
-            "files": [{k: v for k, v in asdict(f).items() if k not in ("scratch", "suite_run")} for f in self.files],
+            "files": [{k: v for k, v in asdict(f).items() if k != "scratch"} for f in self.files],
         }
 
 
@@ -69,15 +64,14 @@ class StageJob:
     home: Home
     run_id: str
     day: Days
-    validate: Validate | None
     whole_day: bool
     strict: bool
     link_path: str | None
 
 
 def stage_job(job: StageJob) -> FileReport:
-    report = stage_file(job.path, job.profile, job.home, job.run_id, job.day, job.validate, job.whole_day,
-                        job.strict, job.link_path)
+    report = stage_file(job.path, job.profile, job.home, job.run_id, job.day, job.whole_day, job.strict,
+                        job.link_path)
     progress(f"ingest {report.source_file}: read {report.rows_read:,}, accepted {report.rows_accepted:,}, "
              f"quarantined {report.rows_quarantined:,}")
     return report
@@ -89,6 +83,22 @@ def stage_in_order(jobs: Sequence[StageJob]) -> Iterable[FileReport]:
 
 StageAll = Callable[[Sequence[StageJob]], Iterable[FileReport]]
 Commit = Callable[[Home, str, SourceProfile, Days, Sequence[FileReport]], list[str]]
+# (files, run_id, profile, home, day, whole_day) -> RunValidation; raises to refuse the run
+Validate = Callable[..., Any]
+
+
+def validate_run(validate: Validate, home: Home, run_id: str, profile: SourceProfile, day: Days, whole_day: bool,
+                 reports: Sequence[FileReport], seconds: dict[str, float]) -> RunValidation:
+    """The run's one validation of its staged files; each file's report gets its records."""
+    t0 = time.perf_counter()
+    run = validate([StagedBatch(r.source_file, Path(r.scratch)) for r in reports], run_id, profile, home, day,
+                   whole_day)
+    waited = run.timings.get("lock_wait", 0.0)  # another run's turn at the writer lock, not validation work
+    seconds["validate"] = round(time.perf_counter() - t0 - waited, 3)
+    seconds["validate_wait"] = round(waited, 3)
+    for report, outcome in zip(reports, run.outcomes, strict=True):
+        report.validation = outcome.results
+    return run
 
 
 @contextlib.contextmanager
@@ -115,13 +125,12 @@ def ingest(
 ) -> IngestReport:
     """Ingest ``paths`` (files) with ``profile``; ``day`` (a date or an inclusive ``(start, end)``)
     restricts the run to, and replaces, those days whole. ``stage_all`` stages the run's files (in
-    order by default; the flows pass a concurrent one), ``commit`` commits them (the flows pass a
-    retried task)."""
+    order by default; the flows pass a concurrent one), ``validate`` validates them all at once,
+    ``commit`` commits them (the flows pass a retried task)."""
     run_id = run_id or new_run_id()
     inputs = resolve_inputs(paths, allow_outside_links)
     whole_day = isinstance(day, date) and len(inputs) == 1
-    jobs = [StageJob(lf.resolved, profile, home, run_id, day, validate, whole_day, strict, lf.link_path)
-            for lf in inputs]
+    jobs = [StageJob(lf.resolved, profile, home, run_id, day, whole_day, strict, lf.link_path) for lf in inputs]
     reports: list[FileReport] = []
     seconds: dict[str, float] = {}
     with ingest_run(home, run_id):
@@ -130,6 +139,8 @@ def ingest(
                 reports.append(report)
                 if on_file:
                     on_file(report)
+            validation = validate_run(validate or validate_staged, home, run_id, profile, day, whole_day, reports,
+                                      seconds)
             t0 = time.perf_counter()
             days = commit(home, run_id, profile, day, reports)
             seconds["commit"] = round(time.perf_counter() - t0, 3)
@@ -137,7 +148,7 @@ def ingest(
             cleanup_scratch(reports)
     t0 = time.perf_counter()
     with docs_lock(home):
-        docs = publish_docs(home.gx, [r.suite_run for r in reports if r.suite_run is not None])
+        docs = publish_docs(home.gx, [validation.suite_run] if validation.suite_run is not None else [])
     seconds["data_docs"] = round(time.perf_counter() - t0, 3)
     return IngestReport(run_id=run_id, profile=profile.name, day=day_label(day), files=reports,
                         days_written=days, seconds=seconds, data_docs=docs)

@@ -1,5 +1,6 @@
 """Stage one landing file: one pass that reads, types and checks every line into its own scratch
-DuckDB file, the GX validation of that pass, and the file's accepted rows as partitioned Parquet.
+DuckDB file, its accounting, and its accepted rows as partitioned Parquet. The GX validation of a
+run's staged files runs once for the whole run (:func:`tasks.ingest.validate.validate_staged`).
 
 Every physical line of a landing file is accounted for: :mod:`tasks.ingest.read` streams the
 file's lines (split on bytes, never by a parser) and hashes its bytes in the same read; the one
@@ -14,11 +15,9 @@ from __future__ import annotations
 import contextlib
 import gzip
 import re
-import shutil
 import time
-import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +27,6 @@ import duckdb
 import pyarrow.parquet as pq
 
 from tasks.common.config import Home
-from tasks.common.locks import run_is_alive
 from tasks.common.profiles import SourceProfile, typed_batch_params
 from tasks.common.sqlfiles import sql
 from tasks.common.warehouse import open_file
@@ -37,14 +35,13 @@ from tasks.ingest.formats import MAX_LINE_BYTES, header_lines, landing_settings
 from tasks.ingest.landing import Days, compression_of, day_span, file_id_of, sha256_of
 from tasks.ingest.read import SCHEMA as LINE_SCHEMA
 from tasks.ingest.read import LineCount, line_tables
-from tasks.ingest.validate import rules_for, validate_scratch
+from tasks.ingest.scratch import new_scratch, remove_scratch
+from tasks.ingest.validate import rules_for
 
-_SCRATCH_RE = re.compile(r"^stage-(?P<run>.+)-[0-9a-f]{8}\.(duckdb|duckdb\.wal|lake)$")
 COUNT_KEYS = ("rows_read", "rows_accepted", "rows_quarantined", "rows_duplicate", "rows_filtered",
               "rows_other_days", "rows_blank")
 GUARD_DEFAULTS = {"max_duplicate_share": 0.05, "max_filtered_share": 0.5, "max_null_key_share": 0.05}
 EMPTY_LINES = LINE_SCHEMA.empty_table()  # what the views over landing_lines are created against
-Validate = Callable[..., Any]  # (scratch, run_id, batch, profile, home, day, whole_day) -> ValidationOutcome
 
 
 @dataclass
@@ -67,9 +64,8 @@ class FileReport:
     days: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # guard rails passed (shares over the profile's limits)
     scratch: str = ""
-    validation: list[dict] = field(default_factory=list)
+    validation: list[dict] = field(default_factory=list)  # its ops.validation_results rows (the run's validation)
     seconds: dict[str, float] = field(default_factory=dict)  # per step, for the benchmark
-    suite_run: Any = None  # GX's results, for the run's Data Docs (not serialised)
 
     def check_invariant(self) -> None:
         total = (self.rows_accepted + self.rows_quarantined + self.rows_duplicate + self.rows_filtered
@@ -106,12 +102,11 @@ def stage_file(
     home: Home,
     run_id: str,
     day: Days,
-    validate: Validate | None = None,
     whole_day: bool = False,
     strict: bool = False,
     link_path: str | None = None,
 ) -> FileReport:
-    """Stage, type and validate one file into its own scratch database; returns its accounting.
+    """Stage and type one file into its own scratch database; returns its accounting.
 
     ``whole_day``: this file is the run's only file for ``day`` (enables the day-volume check).
     ``strict``: a guard rail passed refuses the file instead of flagging it. Any other ``OSError``
@@ -125,11 +120,10 @@ def stage_file(
     compression = compression_of(path)
     report = FileReport(source_file=path.name, path=str(path), sha256="", size_bytes=before[0],
                         file_id=file_id_of(path), link_path=link_path)
-    home.tmp.mkdir(parents=True, exist_ok=True)
-    scratch = home.tmp / f"stage-{run_id}-{uuid.uuid4().hex[:8]}.duckdb"
+    scratch = new_scratch(home, run_id)
     report.scratch = str(scratch)
     try:
-        _stage_into(scratch, path, profile, compression, home, run_id, day, report, validate, whole_day, strict)
+        _stage_into(scratch, path, profile, compression, run_id, day, report, whole_day, strict)
         if _identity(path) != before:
             raise IngestError(f"{path}: file changed while being read (size or modification time differs); refusing it")
     except BaseException:
@@ -211,8 +205,8 @@ def _account(con: duckdb.DuckDBPyConnection, path: Path, profile: SourceProfile,
 
 
 def _stage_into(
-    scratch: Path, path: Path, profile: SourceProfile, compression: str, home: Home, run_id: str, day: Days,
-    report: FileReport, validate: Validate | None, whole_day: bool, strict: bool,
+    scratch: Path, path: Path, profile: SourceProfile, compression: str, run_id: str, day: Days,
+    report: FileReport, whole_day: bool, strict: bool,
 ) -> None:
     typing = {k: v for k, v in typed_batch_params(profile).items() if k != "dedupe"}  # dedupe: duplicates.sql
     params = typing | rules_for(profile, day, whole_day).check_params()
@@ -230,22 +224,16 @@ def _stage_into(
             con.execute(sql("staging/duplicates"), {"dedupe": profile.dedupe})
             con.execute(sql("staging/summary"), day_span(day) | {"session_key": profile.has_session})
             summary = _summary(con)
+            # The day-volume check's input and the days this file writes: one grouped query.
+            con.execute(sql("staging/batch_days"), day_span(day))
         _account(con, path, profile, report, summary)
         report.flags = guard_flags(report, summary["null_keys"], profile)
         if report.flags and strict:
             reasons = "; ".join(flag.removeprefix(f"{path.name}: ") for flag in report.flags)
             raise ValidationRefusedError(f"{path}: refused under --strict: {reasons}")
-    finally:
-        con.close()
-    with _timed(report, "validate"):
-        outcome = (validate or validate_scratch)(scratch, run_id, path.name, profile, home, day, whole_day)
-    if waited := outcome.timings.get("lock_wait"):  # the turn another file's validation held
-        report.seconds["validate"] = round(report.seconds["validate"] - waited, 3)
-        report.seconds["validate_wait"] = round(waited, 3)
-    report.validation, report.suite_run = outcome.results, outcome.suite_run
-    con = open_file(scratch, "scratch")
-    try:
         report.days = [str(d) for (d,) in con.execute(sql("staging/accepted_days")).fetchall()]
+        # Written before the run's validation: the Parquet stays in the scratch folder, and only the
+        # commit of a validated run moves it into the lake.
         if report.rows_accepted:
             with _timed(report, "write_lake"):
                 con.execute(sql("staging/order_free"))  # the batch has no order to keep (see _one_pass)
@@ -286,26 +274,4 @@ def staged_parts(report: FileReport) -> list[Path]:
 def cleanup_scratch(files: Sequence[FileReport]) -> None:
     for f in files:
         if f.scratch:
-            _remove_scratch(Path(f.scratch))
-
-
-def _remove_scratch(scratch: Path) -> None:
-    for p in (scratch, scratch.with_suffix(".duckdb.wal"), scratch.with_suffix(".lake")):
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        elif p.exists():
-            p.unlink()
-
-
-def cleanup_dead_scratch(home: Home) -> list[str]:
-    """Remove scratch files of runs that no live process holds (a killed run's leftovers)."""
-    removed = []
-    for p in sorted(home.tmp.glob("stage-*")) if home.tmp.exists() else []:
-        m = _SCRATCH_RE.match(p.name)
-        if m and not run_is_alive(home, m.group("run")):
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
-            removed.append(p.name)
-    return removed
+            remove_scratch(Path(f.scratch))

@@ -1,21 +1,28 @@
-"""Validation of one staged file: the Great Expectations suite over the one pass's check columns,
-the per-day volume check in one grouped query, and the results as ops.validation_results rows.
+"""Validation of a run's staged files, once per run: the Great Expectations suites over the one
+pass's check columns of every file, the per-day volume check in one grouped query, and each file's
+results as ops.validation_results rows.
 
 The rules (:class:`ValidationRules`) are bound into the one pass (``sql/staging/batch.sql``), which
 computes every row-level check as a BOOLEAN column of ``staging.batch``; ``staging.summary`` counts
-them in one aggregate. Then :func:`validate_batch`:
+them in one aggregate per file. Then :func:`validate_files`, in a database of the run's own:
 
-1. Plain DuckDB connection: the day-volume table (accepted rows per day, one grouped query, against
-   the trailing daily counts of ``raw.clicks``). Connection closed.
+1. Plain DuckDB connection: each file's check columns, duplicate rate and accepted rows per day are
+   copied from its scratch file (a narrow copy); the day table is set against the trailing daily
+   counts of ``raw.clicks``. Connection closed.
 2. GX (:mod:`tasks.ingest.gx_suite`, one in-memory context per process) validates three assets in
-   one checkpoint: the check columns of the checked rows (each expectation: the column holds only
-   ``false``), the day table (``ratio`` between bounds) and the file's duplicate rate.
-3. Plain connection again: GX's unexpected_count for every row check must equal the summary's count
-   (:class:`SuiteRouterDriftError` otherwise: GX and the router read the same column, so a mismatch
-   means a broken asset or suite); the results go to ``ops.validation_results`` in the scratch file.
+   one checkpoint run for the whole run: the check columns of every checked row (each expectation:
+   the column holds only ``false``), the days of every file (``ratio`` between bounds) and one
+   duplicate rate per file.
+3. GX's unexpected and element counts for every check must equal the sum of the files' router counts
+   (:class:`SuiteRouterDriftError` otherwise: GX and the router read the same columns, so a mismatch
+   means a broken asset or suite); each file's records, from its own counts, go to
+   ``ops.validation_results`` in its scratch file.
+
+Why once per run: GX's cost is its own Python (the metric graph of the suites), about half a second
+per checkpoint run whatever the rows; per file, that was most of a 10-file run's validation.
 
 Rows that fail a row-level check are quarantined by the commit (from the same columns); only a
-table-level failure refuses the file.
+table-level failure refuses the run.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,7 +49,6 @@ from tasks.common.sqlfiles import sql
 from tasks.common.warehouse import open_file, transaction, wait_for_file_lock
 from tasks.ingest.errors import ValidationRefusedError
 from tasks.ingest.gx_suite import (
-    GX_LOCK,
     SUITE_BATCH,
     SUITE_DAYS,
     SUITE_ROWS,
@@ -51,6 +58,7 @@ from tasks.ingest.gx_suite import (
     ordered,
     run_suites,
 )
+from tasks.ingest.scratch import new_scratch, remove_scratch
 
 # Non-empty, no C0/C1 control characters (NUL included), at most 256 characters. Anything else --
 # quotes, semicolons, SQL text, Hangul, emoji -- is a valid id and passes byte-exact.
@@ -61,7 +69,8 @@ DEFAULT_EVENT_TYPES = frozenset({"click", "view", "cart", "purchase", "rating"})
 NULLABLE_CHECK_COLUMNS = ("session_id", "user_id", "item_id", "event_type", "category", "ts")
 ID_COLUMNS = ("session_id", "user_id", "item_id")
 
-__all__ = ["GXExecutionError", "SuiteRouterDriftError", "ValidationRules", "validate_batch", "validate_scratch"]
+__all__ = ["GXExecutionError", "RunValidation", "StagedBatch", "SuiteRouterDriftError", "ValidationRules",
+           "validate_files", "validate_staged"]
 
 
 class BatchContractError(RuntimeError):
@@ -197,16 +206,48 @@ def _table_checks(rules: ValidationRules) -> tuple[list[Check], list[Check]]:
     days = Check("day_ratio", "table", "expect_column_values_to_be_between", "ratio",
                  gxe.ExpectColumnValuesToBeBetween(column="ratio", min_value=rules.min_day_ratio,
                                                    max_value=rules.max_day_ratio))
-    # The mean of the 0/1 duplicate flag over the kept rows is the file's duplicate rate.
-    dup = Check("duplicate_rate", "table", "expect_column_mean_to_be_between", "is_duplicate",
-                gxe.ExpectColumnMeanToBeBetween(column="is_duplicate", min_value=0.0,
-                                                max_value=rules.max_duplicate_rate))
+    # One row per file: its duplicate rate over its kept rows (-1 for a file with none).
+    dup = Check("duplicate_rate", "table", "expect_column_values_to_be_between", "duplicate_rate",
+                gxe.ExpectColumnValuesToBeBetween(column="duplicate_rate", min_value=0.0,
+                                                  max_value=rules.max_duplicate_rate))
     return [days], [dup]
 
 
+@dataclass(frozen=True)
+class StagedBatch:
+    """One staged file as validation sees it: its name (the batch) and its scratch database."""
+
+    batch: str
+    scratch: Path
+
+
+@dataclass
+class RunValidation:
+    """One run's validation: an outcome per file, in the run's order, and GX's results of the run."""
+
+    outcomes: list[ValidationOutcome]
+    suite_run: SuiteRun | None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, for benchmarks
+
+
+def _gather(con: duckdb.DuckDBPyConnection, files: Sequence[StagedBatch]) -> list[dict[str, Any]]:
+    """Copy what GX validates of each staged file into the run's database; returns their summaries."""
+    con.execute(sql("staging/run_tables"))
+    summaries = []
+    for i, f in enumerate(files):
+        con.execute(sql("staging/attach_scratch"), {"path": str(f.scratch)})
+        try:
+            cur = con.execute(sql("staging/scratch_summary"))
+            summaries.append(dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True)))
+            for part in ("staging/run_rows_add", "staging/run_batch_add", "staging/run_days_add"):
+                con.execute(sql(part), {"file_index": i})
+        finally:
+            con.execute(sql("staging/detach_scratch"))
+    return summaries
+
+
 def _day_tables(con: duckdb.DuckDBPyConnection, rules: ValidationRules, history_db: Path | None) -> None:
-    """Accepted rows per day (one grouped query) against the trailing daily counts of raw.clicks."""
-    con.execute(sql("staging/batch_days"), {"day_from": rules.day, "day_to": rules.day_to or rules.day})
+    """Every file's accepted rows per day against the trailing daily counts of raw.clicks."""
     con.execute(sql("staging/history_init"))
     window = {"trailing_days": rules.trailing_days}
     if history_db is not None:
@@ -228,163 +269,212 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
 
 
-def validate_batch(
+def validate_files(
     db_path: Path,
     run_id: str,
-    batch: str,
+    files: Sequence[StagedBatch],
     rules: ValidationRules,
     history_db: Path | None = None,
-) -> ValidationOutcome:
-    """Validate the staged file in ``db_path`` (``staging.batch``, ``.duplicates``, ``.summary``;
-    see the module docstring).
+) -> RunValidation:
+    """Validate a run's staged files (``staging.batch``, ``.duplicates``, ``.summary``,
+    ``.validate_days`` of each scratch database) in one GX checkpoint run.
 
-    ``history_db``: the warehouse whose ``raw.clicks`` gives the day-volume history when ``db_path``
-    is a separate scratch database; default: ``raw.clicks`` in ``db_path``. Raises
-    :class:`GXExecutionError` if any expectation raised, :class:`SuiteRouterDriftError` if GX and
-    the summary disagree. No connection to ``db_path`` may be open in this process meanwhile.
+    ``db_path``: a new database for the run's validation; what GX validates of every file is copied
+    into it (:func:`_gather`). GX's figures are the run's; each file's record is its router count,
+    and the run's sum of those must equal GX's (:class:`SuiteRouterDriftError` otherwise: GX and the
+    router read the same columns, so a mismatch means a broken asset or suite). The records go to
+    ``ops.validation_results`` of each file's scratch database, which the commit carries over.
+
+    ``history_db``: the warehouse whose ``raw.clicks`` gives the day-volume history; default:
+    ``raw.clicks`` in ``db_path``. Raises :class:`GXExecutionError` if any expectation raised. No
+    connection to these databases may be open in this process meanwhile.
     """
     started = time.perf_counter()
     row_checks = _row_checks(rules)
     day_checks, batch_checks = _table_checks(rules)
     suites = {SUITE_ROWS: row_checks, SUITE_DAYS: day_checks, SUITE_BATCH: batch_checks}
-    timings: dict[str, float] = {}
     con = open_file(db_path, "scratch")
     try:
+        summaries = _gather(con, files)
         _day_tables(con, rules, history_db)
     except duckdb.Error as exc:
+        names = ", ".join(f.batch for f in files)
         raise BatchContractError(
-            f"{batch}: cannot prepare validation of staging.batch in {db_path} (ingest contract, or history db locked?): {exc}"
+            f"{names}: cannot prepare validation of staging.batch (ingest contract, or history db locked?): {exc}"
         ) from exc
     finally:
         con.close()
-    timings["day_counts"] = time.perf_counter() - started
+    timings = {"gather": time.perf_counter() - started}
 
     mark = time.perf_counter()
-    # GX's stores refuse '/' and '\\' in run names; batch names are file names.
-    run_name = re.sub(r"[^A-Za-z0-9._=-]", "_", f"{run_id}__{batch}")
-    suite_run = run_suites(db_path, run_name, suites)
+    # GX's stores refuse '/' and '\\' in run names.
+    suite_run = run_suites(db_path, re.sub(r"[^A-Za-z0-9._=-]", "_", run_id), suites)
     timings["gx"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    con = open_file(db_path, "scratch")
+    con = open_file(db_path, "scratch", read_only=True)
     try:
-        cur = con.execute(sql("staging/read_summary"))
-        summary = dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
         bad_days = con.execute(sql("staging/day_failures"),
                                {"min_ratio": rules.min_day_ratio, "max_ratio": rules.max_day_ratio}).fetchall()
-        day_rows = con.execute(sql("staging/day_check_counts")).fetchall()[0]
-        records, failures, drift = [], [], []
-        validated_at = _utc_now()
-        for suite_name, checks in suites.items():
-            for check, result in zip(checks, ordered(suite_run.by_suite[suite_name], checks), strict=True):
-                record, failure, drift_msg = _record(check, result, summary, bad_days, day_rows, rules)
-                records.append(record | {"run_id": run_id, "batch": batch, "validated_at": validated_at})
+        day_rows = {i: (n, with_history) for i, n, with_history in con.execute(sql("staging/day_check_counts")).fetchall()}
+    finally:
+        con.close()
+    judge = _Judge(rules, summaries, bad_days, day_rows)
+    drift = [msg for name, checks in suites.items()
+             for check, result in zip(checks, ordered(suite_run.by_suite[name], checks), strict=True)
+             for msg in judge.drift(check, result)]
+    if drift:
+        raise SuiteRouterDriftError(f"{run_id}: GX suite and SQL router disagree: " + "; ".join(drift))
+    outcomes = []
+    validated_at = _utc_now()
+    for i, f in enumerate(files):
+        records, failures = [], []
+        for name, checks in suites.items():
+            for check, result in zip(checks, ordered(suite_run.by_suite[name], checks), strict=True):
+                record, failure = judge.record(i, check, result)
+                records.append(record | {"run_id": run_id, "batch": f.batch, "validated_at": validated_at})
                 failures += failure
-                drift += drift_msg
-        if drift:
-            raise SuiteRouterDriftError(f"{batch}: GX suite and SQL router disagree: " + "; ".join(drift))
+        _store(f.scratch, run_id, f.batch, records)
+        s = summaries[i]
+        outcomes.append(ValidationOutcome(
+            ok=not failures, failures=failures, rows_read=s["kept"], rows_duplicate=s["duplicates"],
+            rows_checked=s["checked"], rows_rejected=s["rejected"], reject_counts={c.key: s[c.key] for c in row_checks},
+            results=records, suite_run=suite_run, seconds=time.perf_counter() - started))
+    timings["store"] = time.perf_counter() - mark
+    return RunValidation(outcomes=outcomes, suite_run=suite_run, timings=timings)
+
+
+def _store(scratch: Path, run_id: str, batch: str, records: list[dict[str, Any]]) -> None:
+    con = open_file(scratch, "scratch")
+    try:
         with transaction(con):
             con.execute(sql("staging/clear_results"), {"run_id": run_id, "batch": batch})
             con.executemany(sql("staging/store_result"), records)
     finally:
         con.close()
-    return ValidationOutcome(
-        ok=not failures, failures=failures, rows_read=summary["kept"], rows_duplicate=summary["duplicates"],
-        rows_checked=summary["checked"], rows_rejected=summary["rejected"],
-        reject_counts={c.key: summary[c.key] for c in row_checks}, results=records, suite_run=suite_run,
-        seconds=time.perf_counter() - started, timings=timings | {"store": time.perf_counter() - mark},
-    )
 
 
-def _record(
-    check: Check, result: Any, summary: dict[str, Any], bad_days: list[tuple], day_rows: tuple[int, int],
-    rules: ValidationRules,
-) -> tuple[dict[str, Any], list[str], list[str]]:
-    """One ops.validation_results row, the table-level failure messages, the drift messages."""
-    config = result.expectation_config
-    res = result.result or {}
-    label = f"{check.rule}({check.column})"
-    failures: list[str] = []
-    drift: list[str] = []
-    unexpected = res.get("unexpected_count")
-    element_count = res.get("element_count")
-    if unexpected is None and element_count == 0:
-        unexpected = 0  # GX sums over zero rows give NULL; nothing checked means nothing unexpected
-    observed: Any = res.get("observed_value")
-    details: dict[str, Any] = {
-        "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
-        "gx_expectation": f"{config.type}({config.kwargs.get('column')})",
-        "unexpected_percent": res.get("unexpected_percent"),
-        "missing_count": res.get("missing_count"),
-    }
-    if check.level == "row":
-        details["sql_router_count"] = summary[check.key]
-        details["rule"] = config.description
-        if unexpected != summary[check.key]:
-            drift.append(f"{label}: GX unexpected_count={unexpected}, SQL router={summary[check.key]}")
-        observed = f"{unexpected} of {element_count} rows unexpected"
-    elif check.key == "day_ratio":
-        days, days_with_history = day_rows
-        details["days"] = days
-        details["days_skipped_no_history"] = days - days_with_history
-        details["failing_days"] = [
-            {"event_date": str(d), "rows": n, "trailing_mean": m, "ratio": r, "history_days": h}
-            for d, n, m, r, h in bad_days
-        ]
-        if unexpected != len(bad_days):
-            drift.append(f"{label}: GX unexpected_count={unexpected}, SQL={len(bad_days)}")
-        observed = (
-            _json(details["failing_days"])
-            if bad_days
-            else f"{days_with_history} day(s) within bounds, {days - days_with_history} skipped (no history)"
-        )
-        for d, n, m, r, h in bad_days:
-            failures.append(
-                f"{label}: day {d} has {n} rows vs trailing mean {m:.1f} over {h} earlier day(s): "
-                f"observed ratio {r:.4f} outside [{rules.min_day_ratio}, {rules.max_day_ratio}]"
-            )
-        if not result.success and not bad_days:
-            failures.append(f"{label}: failed (observed {res})")
-    else:  # duplicate_rate
-        element_count = summary["kept"]
-        if not result.success and not element_count:
-            # GX's mean over no rows is undefined and fails; say why instead of "None above max".
-            failures.append(f"{label}: batch has no rows, duplicate rate undefined (observed {observed})")
-        elif not result.success:
-            failures.append(
-                f"{label}: observed duplicate rate {observed} of {element_count} rows above max {rules.max_duplicate_rate}"
-            )
-    record = {
-        "expectation": check.rule,
-        "column_name": check.column,
-        "level": check.level,
-        "success": bool(result.success),
-        "observed_value": None if observed is None else str(observed),
-        "unexpected_count": unexpected,
-        "element_count": element_count,
-        "details": _json(details),
-    }
-    return record, failures, drift
+@dataclass
+class _Judge:
+    """Each file's verdict on each check, from the router's counts, and GX's run-wide figure checked
+    against their sum."""
+
+    rules: ValidationRules
+    summaries: list[dict[str, Any]]
+    bad_days: list[tuple]  # (file_index, event_date, rows, trailing_mean, ratio, history_days)
+    day_rows: dict[int, tuple[int, int]]  # file_index -> (days, days with history)
+
+    def _dup_fails(self, s: dict[str, Any]) -> bool:
+        return not s["kept"] or s["duplicate_rate"] > self.rules.max_duplicate_rate
+
+    def drift(self, check: Check, result: Any) -> list[str]:
+        """GX's count over the run against the router's, per check (and the rows GX saw)."""
+        res = result.result or {}
+        unexpected, elements = res.get("unexpected_count"), res.get("element_count")
+        if unexpected is None and elements == 0:
+            unexpected = 0  # GX sums over zero rows give NULL; nothing checked means nothing unexpected
+        if check.level == "row":
+            sql_count = sum(s[check.key] for s in self.summaries)
+            sql_elements = sum(s["checked"] for s in self.summaries)
+        elif check.key == "day_ratio":
+            sql_count, sql_elements = len(self.bad_days), sum(n for n, _ in self.day_rows.values())
+        else:
+            sql_count = sum(self._dup_fails(s) for s in self.summaries)
+            sql_elements = len(self.summaries)
+        label = f"{check.rule}({check.column})"
+        out = []
+        if unexpected != sql_count:
+            out.append(f"{label}: GX unexpected_count={unexpected}, SQL router={sql_count}")
+        if elements != sql_elements:
+            out.append(f"{label}: GX element_count={elements}, SQL router={sql_elements}")
+        if bool(result.success) != (sql_count == 0):
+            out.append(f"{label}: GX success={result.success} with {sql_count} failing in SQL")
+        return out
+
+    def record(self, i: int, check: Check, result: Any) -> tuple[dict[str, Any], list[str]]:
+        """File ``i``'s ops.validation_results row for ``check``, and its table-level failure messages."""
+        config, res, s = result.expectation_config, result.result or {}, self.summaries[i]
+        label = f"{check.rule}({check.column})"
+        failures: list[str] = []
+        details: dict[str, Any] = {
+            "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
+            "gx_expectation": f"{config.type}({config.kwargs.get('column')})",
+            # GX validated the run's files as one asset; each file's count is the router's, whose
+            # run-wide sum equalled GX's (drift).
+            "gx_run": {"unexpected_count": res.get("unexpected_count"), "element_count": res.get("element_count"),
+                       "files": len(self.summaries)},
+        }
+        if check.level == "row":
+            unexpected, element_count = s[check.key], s["checked"]
+            details["sql_router_count"] = unexpected
+            details["rule"] = config.description
+            observed: Any = f"{unexpected} of {element_count} rows unexpected"
+            success = unexpected == 0
+        elif check.key == "day_ratio":
+            bad = [b[1:] for b in self.bad_days if b[0] == i]
+            days, with_history = self.day_rows.get(i, (0, 0))
+            unexpected, element_count, success = len(bad), days, not bad
+            details["days"] = days
+            details["days_skipped_no_history"] = days - with_history
+            details["failing_days"] = [
+                {"event_date": str(d), "rows": n, "trailing_mean": m, "ratio": r, "history_days": h}
+                for d, n, m, r, h in bad
+            ]
+            observed = (_json(details["failing_days"]) if bad
+                        else f"{with_history} day(s) within bounds, {days - with_history} skipped (no history)")
+            for d, n, m, r, h in bad:
+                failures.append(
+                    f"{label}: day {d} has {n} rows vs trailing mean {m:.1f} over {h} earlier day(s): "
+                    f"observed ratio {r:.4f} outside [{self.rules.min_day_ratio}, {self.rules.max_day_ratio}]"
+                )
+        else:  # duplicate_rate
+            observed, element_count = s["duplicate_rate"], s["kept"]
+            success = not self._dup_fails(s)
+            unexpected = int(not success)
+            if not element_count:
+                failures.append(f"{label}: batch has no rows, duplicate rate undefined")
+            elif not success:
+                failures.append(
+                    f"{label}: observed duplicate rate {observed} of {element_count} rows above max "
+                    f"{self.rules.max_duplicate_rate}"
+                )
+        record = {
+            "expectation": check.rule,
+            "column_name": check.column,
+            "level": check.level,
+            "success": success,
+            "observed_value": None if observed is None else str(observed),
+            "unexpected_count": unexpected,
+            "element_count": element_count,
+            "details": _json(details),
+        }
+        return record, failures
 
 
-def validate_scratch(
-    scratch: Path, run_id: str, batch: str, profile: SourceProfile, home: Home,
+def validate_staged(
+    files: Sequence[StagedBatch], run_id: str, profile: SourceProfile, home: Home,
     day: date | tuple[date, date] | None = None, whole_day: bool = False,
-) -> ValidationOutcome:
-    """Validate one staged file of ``profile``; a table-level failure refuses it."""
+) -> RunValidation:
+    """Validate a run's staged files of ``profile`` at once; a table-level failure of any file
+    refuses the run, naming every failing file."""
     rules = rules_for(profile, day, whole_day)
-    # The history comes from the working database, attached read-only: not while this process writes it.
+    db = new_scratch(home, run_id)  # named like the run's scratch files: a killed run's is removed
     (home.root / "locks").mkdir(parents=True, exist_ok=True)
     asked = time.perf_counter()
-    with WRITE_LOCK, GX_LOCK:
-        # Files staged concurrently take turns here: the wait is not validation work.
-        waited = time.perf_counter() - asked
-        outcome = validate_batch(scratch, run_id=run_id, batch=batch, rules=rules,
-                                 history_db=home.db if home.db.exists() else None)
-    outcome.timings["lock_wait"] = waited
-    if not outcome.ok:
-        raise ValidationRefusedError(f"{batch}: validation failed: {'; '.join(outcome.failures)}")
-    return outcome
+    try:
+        # The history comes from the working database, attached read-only: not while this process
+        # writes it (concurrent runs of a backfill take turns here; the wait is not validation work).
+        with WRITE_LOCK:
+            waited = time.perf_counter() - asked
+            run = validate_files(db, run_id, files, rules, history_db=home.db if home.db.exists() else None)
+    finally:
+        remove_scratch(db)
+    run.timings["lock_wait"] = waited
+    refused = [f"{f.batch}: validation failed: {'; '.join(o.failures)}"
+               for f, o in zip(files, run.outcomes, strict=True) if not o.ok]
+    if refused:
+        raise ValidationRefusedError(" | ".join(refused))
+    return run
 
 
 def docs_lock(home: Home) -> FileLock:
@@ -395,4 +485,4 @@ def docs_lock(home: Home) -> FileLock:
 
 # Thin Prefect wrapper: a validation is cheap to redo and its inputs are paths, so no caching and
 # no retries (a failure here is a data or suite problem, not a transient one).
-validate_batch_task = task(name="validate-batch", retries=0, cache_policy=NO_CACHE)(validate_batch)
+validate_run_task = task(name="validate-run", retries=0, cache_policy=NO_CACHE)(validate_staged)
