@@ -41,6 +41,14 @@ def scratch_config() -> dict[str, object]:
             "memory_limit": memory_limit()}
 
 
+def open_memory(temp_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with the scratch configuration, spilling to ``temp_dir`` beyond the
+    memory limit: where a landing file's wide batch is staged. Writing it to a scratch file instead
+    cost a third of the one pass (measured: 2.45 s against 1.67 s for four 200k-line files), and
+    nothing reads it after the file is staged."""
+    return duckdb.connect(":memory:", config=scratch_config() | {"temp_directory": str(temp_dir)})
+
+
 def _config(home: Home) -> dict[str, object]:
     return {
         "autoinstall_known_extensions": False,

@@ -72,9 +72,10 @@ def _commit(con: duckdb.DuckDBPyConnection, run_id: str, profile: SourceProfile,
         try:
             con.execute(sql("staging/quarantine_from_scratch"), {
                 "source_file": f.source_file, "file_id": f.file_id, "run_id": run_id, "quarantined_at": now})
-            con.execute(sql("staging/copy_validation_results"))
         finally:
             con.execute(sql("staging/detach_scratch"))
+        if f.validation:  # the run's validation records of this file (a few per check, held in memory)
+            con.executemany(sql("staging/store_result"), f.validation)
         con.execute(sql("staging/record_file"), _file_record(run_id, profile, day, f))
     con.execute(sql("staging/record_run"), {"run_id": run_id})
 

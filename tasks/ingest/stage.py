@@ -1,13 +1,16 @@
-"""Stage one landing file: one pass that reads, types and checks every line into its own scratch
-DuckDB file, its accounting, and its accepted rows as partitioned Parquet. The GX validation of a
+"""Stage one landing file: one pass that reads, types and checks every line into an in-memory
+DuckDB table, its accounting, its accepted rows as partitioned Parquet, and what the run's
+validation and commit need of it in its own scratch DuckDB file. The GX validation of a
 run's staged files runs once for the whole run (:func:`tasks.ingest.validate.validate_staged`).
 
 Every physical line of a landing file is accounted for: :mod:`tasks.ingest.read` streams the
 file's lines (split on bytes, never by a parser) and hashes its bytes in the same read; the one
 statement ``sql/staging/batch.sql`` turns each line into one typed, checked row of
-``staging.batch``; and ``read = accepted + quarantined + duplicates + filtered + other_days +
-blank`` is checked against the physical count. Files are staged in their own scratch databases
-(``tmp/stage-*.duckdb``), so they can be prepared in parallel without touching the working database.
+``staging.batch`` (in memory: nothing reads the wide batch once the file is staged); and ``read =
+accepted + quarantined + duplicates + filtered + other_days + blank`` is checked against the physical
+count. Each file keeps its summary, check columns and quarantine in its own scratch database
+(``tmp/stage-*.duckdb``, ``sql/staging/persist_scratch.sql``), so files can be prepared in parallel
+without touching the working database.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import pyarrow.parquet as pq
 from tasks.common.config import Home
 from tasks.common.profiles import SourceProfile, typed_batch_params
 from tasks.common.sqlfiles import sql
-from tasks.common.warehouse import open_file
+from tasks.common.warehouse import open_memory
 from tasks.ingest.errors import IngestError, ValidationRefusedError
 from tasks.ingest.formats import MAX_LINE_BYTES, header_lines, landing_settings
 from tasks.ingest.landing import Days, compression_of, day_span, file_id_of, sha256_of
@@ -123,7 +126,7 @@ def stage_file(
     scratch = new_scratch(home, run_id)
     report.scratch = str(scratch)
     try:
-        _stage_into(scratch, path, profile, compression, run_id, day, report, whole_day, strict)
+        _stage_into(scratch, path, profile, compression, run_id, day, report, whole_day, strict, home.tmp / "duckdb")
         if _identity(path) != before:
             raise IngestError(f"{path}: file changed while being read (size or modification time differs); refusing it")
     except BaseException:
@@ -206,11 +209,11 @@ def _account(con: duckdb.DuckDBPyConnection, path: Path, profile: SourceProfile,
 
 def _stage_into(
     scratch: Path, path: Path, profile: SourceProfile, compression: str, run_id: str, day: Days,
-    report: FileReport, whole_day: bool, strict: bool,
+    report: FileReport, whole_day: bool, strict: bool, spill: Path,
 ) -> None:
     typing = {k: v for k, v in typed_batch_params(profile).items() if k != "dedupe"}  # dedupe: duplicates.sql
     params = typing | rules_for(profile, day, whole_day).check_params()
-    con = open_file(scratch, "scratch")
+    con = open_memory(spill)
     try:
         con.execute(sql("warehouse/schema"))
         try:
@@ -240,6 +243,12 @@ def _stage_into(
                 con.execute(sql("staging/write_lake"), {
                     "run_id": run_id, "ingested_at": datetime.now(UTC).replace(tzinfo=None), **day_span(day),
                     "source_file": path.name, "file_id": report.file_id, "out": str(scratch.with_suffix(".lake"))})
+        with _timed(report, "keep_scratch"):
+            con.execute(sql("staging/attach_scratch_rw"), {"path": str(scratch)})
+            try:
+                con.execute(sql("staging/persist_scratch"))
+            finally:
+                con.execute(sql("staging/detach_scratch"))
     finally:
         con.close()
 

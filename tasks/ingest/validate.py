@@ -15,8 +15,8 @@ them in one aggregate per file. Then :func:`validate_files`, in a database of th
    duplicate rate per file.
 3. GX's unexpected and element counts for every check must equal the sum of the files' router counts
    (:class:`SuiteRouterDriftError` otherwise: GX and the router read the same columns, so a mismatch
-   means a broken asset or suite); each file's records, from its own counts, go to
-   ``ops.validation_results`` in its scratch file.
+   means a broken asset or suite); each file's records, from its own counts, are the
+   ``ops.validation_results`` rows the commit writes.
 
 Why once per run: GX's cost is its own Python (the metric graph of the suites), about half a second
 per checkpoint run whatever the rows; per file, that was most of a 10-file run's validation.
@@ -46,7 +46,7 @@ from tasks.common.config import Home, lock_wait_seconds
 from tasks.common.locks import WRITE_LOCK
 from tasks.common.profiles import SourceProfile
 from tasks.common.sqlfiles import sql
-from tasks.common.warehouse import open_file, transaction, wait_for_file_lock
+from tasks.common.warehouse import open_file, wait_for_file_lock
 from tasks.ingest.errors import ValidationRefusedError
 from tasks.ingest.gx_suite import (
     SUITE_BATCH,
@@ -282,8 +282,8 @@ def validate_files(
     ``db_path``: a new database for the run's validation; what GX validates of every file is copied
     into it (:func:`_gather`). GX's figures are the run's; each file's record is its router count,
     and the run's sum of those must equal GX's (:class:`SuiteRouterDriftError` otherwise: GX and the
-    router read the same columns, so a mismatch means a broken asset or suite). The records go to
-    ``ops.validation_results`` of each file's scratch database, which the commit carries over.
+    router read the same columns, so a mismatch means a broken asset or suite). Each file's records
+    (``ops.validation_results`` rows) are in its outcome; the commit writes them with the run.
 
     ``history_db``: the warehouse whose ``raw.clicks`` gives the day-volume history; default:
     ``raw.clicks`` in ``db_path``. Raises :class:`GXExecutionError` if any expectation raised. No
@@ -334,24 +334,13 @@ def validate_files(
                 record, failure = judge.record(i, check, result)
                 records.append(record | {"run_id": run_id, "batch": f.batch, "validated_at": validated_at})
                 failures += failure
-        _store(f.scratch, run_id, f.batch, records)
         s = summaries[i]
         outcomes.append(ValidationOutcome(
             ok=not failures, failures=failures, rows_read=s["kept"], rows_duplicate=s["duplicates"],
             rows_checked=s["checked"], rows_rejected=s["rejected"], reject_counts={c.key: s[c.key] for c in row_checks},
             results=records, suite_run=suite_run, seconds=time.perf_counter() - started))
-    timings["store"] = time.perf_counter() - mark
+    timings["judge"] = time.perf_counter() - mark
     return RunValidation(outcomes=outcomes, suite_run=suite_run, timings=timings)
-
-
-def _store(scratch: Path, run_id: str, batch: str, records: list[dict[str, Any]]) -> None:
-    con = open_file(scratch, "scratch")
-    try:
-        with transaction(con):
-            con.execute(sql("staging/clear_results"), {"run_id": run_id, "batch": batch})
-            con.executemany(sql("staging/store_result"), records)
-    finally:
-        con.close()
 
 
 @dataclass
