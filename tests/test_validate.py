@@ -238,6 +238,34 @@ def test_duplicate_rate_above_max_refuses_the_file(home, tmp_path):
         ingest(home, PROFILE, [f])
 
 
+def test_one_files_table_failure_refuses_the_run_naming_that_file_only(home, tmp_path):
+    """The run's files are validated in one GX run, but a verdict is still each file's: the file with
+    too many duplicates is named, the clean one is not, and nothing of either is committed."""
+    clean = landing(tmp_path / "clean.csv", [line(n) for n in range(1, 11)])
+    dups = [line(n) for n in range(20, 24)]
+    dirty = landing(tmp_path / "dups.csv", dups * 3)
+    with pytest.raises(ValidationRefusedError) as err:
+        ingest(home, PROFILE, [clean, dirty])
+    message = str(err.value)
+    assert message.startswith("dups.csv: validation failed:") and "clean.csv" not in message
+    assert not home.db.exists() or q(home.db, "SELECT count(*) FROM raw.clicks") == [(0,)]
+
+
+def test_a_file_with_no_kept_rows_is_refused_among_good_ones(home, tmp_path):
+    """A file whose every row is filtered has no duplicate rate: it must fail that check (GX ignores
+    NULLs, so the asset gives it a rate outside every bound), and GX must count it as SQL does."""
+    profile = parse_profile({
+        "name": "events", "format": "csv", "header": True, "delimiter": ",",
+        "fields": {"session_id": "s", "user_id": "u", "item_id": "i", "event_type": "e", "ts": "t"},
+        "timestamp": {"kind": "iso8601"}, "events": {"keep": ["click"]}})
+    good = landing(tmp_path / "good.csv", [line(n) for n in range(1, 11)])
+    views = landing(tmp_path / "views.csv", [line(n, e="view") for n in range(1, 11)])
+    with pytest.raises(ValidationRefusedError) as err:  # not SuiteRouterDriftError: GX counted it too
+        ingest(home, profile, [good, views])
+    assert str(err.value) == ("views.csv: validation failed: expect_column_values_to_be_between(duplicate_rate): "
+                              "batch has no rows, duplicate rate undefined")
+
+
 def test_gx_and_router_disagreeing_is_an_error_not_a_result(home, tmp_path):
     f = landing(tmp_path / "day.csv", [line(n) for n in range(1, 6)] + [line(6, i="")])
     with pytest.raises(SuiteRouterDriftError, match=r"expect_column_values_to_not_be_null\(item_id\): GX unexpected_count=1, SQL router=0"):
