@@ -1,2 +1,2 @@
--- A staged file's scratch database, read-write, under the fixed alias `scratch` (persist_scratch.sql).
+-- A staged file's scratch database, read-write, under the fixed alias `scratch` (keep_*.sql).
 ATTACH $path AS scratch;

@@ -1,4 +1,4 @@
--- One file's quarantine (persist_scratch.sql), carried from its scratch database (attached as
+-- One file's quarantine (keep_quarantine.sql), carried from its scratch database (attached as
 -- `scratch`) into the working database.
 INSERT INTO quarantine.clicks BY NAME
 SELECT $source_file AS source_file, q.source_row, q.reason,

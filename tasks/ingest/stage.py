@@ -9,7 +9,7 @@ statement ``sql/staging/batch.sql`` turns each line into one typed, checked row 
 ``staging.batch`` (in memory: nothing reads the wide batch once the file is staged); and ``read =
 accepted + quarantined + duplicates + filtered + other_days + blank`` is checked against the physical
 count. Each file keeps its summary, check columns and quarantine in its own scratch database
-(``tmp/stage-*.duckdb``, ``sql/staging/persist_scratch.sql``), so files can be prepared in parallel
+(``tmp/stage-*.duckdb``, ``sql/staging/keep_*.sql``), so files can be prepared in parallel
 without touching the working database.
 """
 
@@ -44,6 +44,8 @@ from tasks.ingest.validate import rules_for
 COUNT_KEYS = ("rows_read", "rows_accepted", "rows_quarantined", "rows_duplicate", "rows_filtered",
               "rows_other_days", "rows_blank")
 GUARD_DEFAULTS = {"max_duplicate_share": 0.05, "max_filtered_share": 0.5, "max_null_key_share": 0.05}
+# What a staged file's scratch database keeps for the run's validation and commit (sql/staging/keep_*.sql).
+KEPT_TABLES = ("keep_schema", "keep_summary", "keep_days", "keep_checks", "keep_quarantine")
 EMPTY_LINES = LINE_SCHEMA.empty_table()  # what the views over landing_lines are created against
 
 
@@ -246,7 +248,8 @@ def _stage_into(
         with _timed(report, "keep_scratch"):
             con.execute(sql("staging/attach_scratch_rw"), {"path": str(scratch)})
             try:
-                con.execute(sql("staging/persist_scratch"))
+                for kept in KEPT_TABLES:
+                    con.execute(sql(f"staging/{kept}"))
             finally:
                 con.execute(sql("staging/detach_scratch"))
     finally:

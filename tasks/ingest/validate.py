@@ -232,7 +232,8 @@ class RunValidation:
 
 def _gather(con: duckdb.DuckDBPyConnection, files: Sequence[StagedBatch]) -> list[dict[str, Any]]:
     """Copy what GX validates of each staged file into the run's database; returns their summaries."""
-    con.execute(sql("staging/run_tables"))
+    for table in ("run_schema", "run_rows_table", "run_batches_table", "run_days_table"):
+        con.execute(sql(f"staging/{table}"))
     summaries = []
     for i, f in enumerate(files):
         con.execute(sql("staging/attach_scratch"), {"path": str(f.scratch)})

@@ -56,14 +56,18 @@ def night_pages(gx_dir: Path, run_ids: Sequence[str]) -> tuple[list[DocsPage], D
         return [], None
     pages = []
     for run_id in run_ids:
-        runs = sorted(site.glob(f"validations/*/{glob.escape(run_id)}__*/*/*.html"))
+        # One GX run per ingest run (named by the run); runs before it validated per file (named
+        # run__file), and their sites still hold those pages.
+        name = glob.escape(run_id)
+        runs = sorted([*site.glob(f"validations/*/{name}/*/*.html"), *site.glob(f"validations/*/{name}__*/*/*.html")])
         latest: dict[tuple[str, str], Path] = {}
         for p in runs:  # sorted: a later build time replaces an earlier one
             suite, run_dir = p.relative_to(site).parts[1:3]
             latest[(suite, run_dir)] = p
         for (suite, run_dir), p in sorted(latest.items()):
             batch = run_dir[len(run_id) + 2:]
-            pages.append(DocsPage(label=f"{suite} · {batch}", path=p, run_id=run_id, suite=suite))
+            label = f"{suite} · {batch}" if batch else suite
+            pages.append(DocsPage(label=label, path=p, run_id=run_id, suite=suite))
     index = site / "index.html"
     return pages, DocsPage("Data Docs index", index) if index.is_file() else None
 
