@@ -379,6 +379,43 @@ def test_bench_ingest_smallest(tmp_path):
     assert "ratio=" in done.stdout and "floor_ratio=" in done.stdout
 
 
+def test_bench_floor_runs_the_pipelines_checks(tmp_path):
+    """The floor is the pipeline's own checked pass, not a bare read: a line the checks reject (an
+    unparseable timestamp, a missing item) is not loaded, so the floor's rows are the accepted ones."""
+    import queue
+
+    from tasks.tools.bench_ingest import _floor
+
+    log = tmp_path / "clicks-2014-04-01.dat"
+    good = [f"{s},2014-04-01T00:0{s}:29.863Z,2144482{s}0,0," for s in range(1, 6)]
+    log.write_text("\n".join([*good, "6,not-a-time,214448260,0,", "7,2014-04-01T00:09:29.863Z,,0,"]) + "\n")
+    out: queue.Queue = queue.Queue()
+    _floor([str(log)], str(tmp_path / "w"), out)
+    assert out.get_nowait()["rows"] == 5
+
+
+def test_bench_child_that_dies_fails_the_bench():
+    """A benchmark child that dies without reporting fails the bench with its exit code (it used to
+    leave the parent waiting on the queue forever)."""
+    import threading
+
+    from tasks.tools.bench_ingest import _run_child
+
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            _run_child(os._exit, 3)  # os._exit(3, queue) raises TypeError in the child: it exits 1, unreported
+        except BaseException as exc:  # noqa: BLE001 - the outcome is what the test inspects
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(timeout=120)  # a guard against the old hang, not a synchronisation
+    assert not caller.is_alive(), "the bench still waits on a dead child"
+    assert isinstance(outcome[0], RuntimeError) and "exit code 1" in str(outcome[0])
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "ml-100k").is_dir(), reason="../shared/data/ml-100k is absent")
 def test_bench_train_smallest():
     done = ok("bench", "train", "--model", "multdae", "--epochs", "1", "--synthetic-users", "0", "--param", "epochs=1")

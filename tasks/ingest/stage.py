@@ -209,22 +209,46 @@ def _account(con: duckdb.DuckDBPyConnection, path: Path, profile: SourceProfile,
     report.check_invariant()
 
 
+def open_batch(spill: Path) -> duckdb.DuckDBPyConnection:
+    """The in-memory database a file's one pass writes into (``staging.batch``), spilling to ``spill``."""
+    con = open_memory(spill)
+    try:
+        con.execute(sql("warehouse/schema"))
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def checked_pass(con: duckdb.DuckDBPyConnection, path: Path, profile: SourceProfile, compression: str, day: Days,
+                 whole_day: bool, report: FileReport) -> None:
+    """The one pass over ``path`` into ``con``'s ``staging.batch`` (every line read, typed and
+    checked; fills ``rows_read``, ``sha256`` and ``size_bytes``), timed as ``read_type_check``. The
+    stage and the benchmark's floor run this same code."""
+    typing = {k: v for k, v in typed_batch_params(profile).items() if k != "dedupe"}  # dedupe: duplicates.sql
+    params = typing | rules_for(profile, day, whole_day).check_params()
+    try:
+        with _timed(report, "read_type_check"):
+            _one_pass(con, path, profile, compression, params, report)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # the file's bytes are bad: retrying cannot help
+        raise IngestError(f"{path}: cannot read ({_friendly(exc)})") from None
+    except duckdb.Error as exc:
+        raise IngestError(f"{path}: cannot read as {profile.format} ({_friendly(exc)})") from None
+
+
+def lake_params(run_id: str, day: Days, report: FileReport, out: Path) -> dict[str, object]:
+    """The bound values of ``staging/write_lake.sql`` for one staged file."""
+    return {"run_id": run_id, "ingested_at": datetime.now(UTC).replace(tzinfo=None), **day_span(day),
+            "source_file": report.source_file, "file_id": report.file_id, "out": str(out)}
+
+
 def _stage_into(
     scratch: Path, path: Path, profile: SourceProfile, compression: str, run_id: str, day: Days,
     report: FileReport, whole_day: bool, strict: bool, spill: Path,
 ) -> None:
-    typing = {k: v for k, v in typed_batch_params(profile).items() if k != "dedupe"}  # dedupe: duplicates.sql
-    params = typing | rules_for(profile, day, whole_day).check_params()
-    con = open_memory(spill)
+    con = open_batch(spill)
     try:
-        con.execute(sql("warehouse/schema"))
-        try:
-            with _timed(report, "read_type_check"):
-                _one_pass(con, path, profile, compression, params, report)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # the file's bytes are bad: retrying cannot help
-            raise IngestError(f"{path}: cannot read ({_friendly(exc)})") from None
-        except duckdb.Error as exc:
-            raise IngestError(f"{path}: cannot read as {profile.format} ({_friendly(exc)})") from None
+        checked_pass(con, path, profile, compression, day, whole_day, report)
         with _timed(report, "duplicates_summary"):
             con.execute(sql("staging/duplicates"), {"dedupe": profile.dedupe})
             con.execute(sql("staging/summary"), day_span(day) | {"session_key": profile.has_session})
@@ -242,9 +266,7 @@ def _stage_into(
         if report.rows_accepted:
             with _timed(report, "write_lake"):
                 con.execute(sql("staging/order_free"))  # the batch has no order to keep (see _one_pass)
-                con.execute(sql("staging/write_lake"), {
-                    "run_id": run_id, "ingested_at": datetime.now(UTC).replace(tzinfo=None), **day_span(day),
-                    "source_file": path.name, "file_id": report.file_id, "out": str(scratch.with_suffix(".lake"))})
+                con.execute(sql("staging/write_lake"), lake_params(run_id, day, report, scratch.with_suffix(".lake")))
         with _timed(report, "keep_scratch"):
             con.execute(sql("staging/attach_scratch_rw"), {"path": str(scratch)})
             try:
