@@ -390,7 +390,7 @@ def test_bench_floor_runs_the_pipelines_checks(tmp_path):
     good = [f"{s},2014-04-01T00:0{s}:29.863Z,2144482{s}0,0," for s in range(1, 6)]
     log.write_text("\n".join([*good, "6,not-a-time,214448260,0,", "7,2014-04-01T00:09:29.863Z,,0,"]) + "\n")
     out: queue.Queue = queue.Queue()
-    _floor([str(log)], str(tmp_path / "w"), out)
+    _floor([str(log)], str(tmp_path / "w"), str(log), out)
     assert out.get_nowait()["rows"] == 5
 
 
