@@ -574,6 +574,7 @@ def bench_ingest(
     json_out: JsonOpt = None,
     workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default a temp dir).")] = None,
     days: Annotated[int | None, typer.Option(min=1, help="One landing file spanning N days (default: 10 daily files).")] = None,
+    files: Annotated[int, typer.Option(min=1, help="Daily files the rows are spread over (without --days).")] = 10,
 ) -> None:
     """Bare DuckDB CSV->Parquet COPY vs the full ingest+validate path on the same generated log."""
     with tempfile.TemporaryDirectory(prefix="clickrec-bench-prefect-") as prefect_root:
@@ -585,7 +586,7 @@ def bench_ingest(
         from tasks.tools.bench_ingest import format_result
 
         try:
-            result = run(run_ingest_command, rows, workdir, days=days)
+            result = run(run_ingest_command, rows, workdir, days=days, files=files)
         finally:
             _drain_prefect()
             _stop_server()  # before its folder goes
