@@ -236,10 +236,14 @@ def checked_pass(con: duckdb.DuckDBPyConnection, path: Path, profile: SourceProf
         raise IngestError(f"{path}: cannot read as {profile.format} ({_friendly(exc)})") from None
 
 
-def lake_params(run_id: str, day: Days, report: FileReport, out: Path) -> dict[str, object]:
-    """The bound values of ``staging/write_lake.sql`` for one staged file."""
-    return {"run_id": run_id, "ingested_at": datetime.now(UTC).replace(tzinfo=None), **day_span(day),
-            "source_file": report.source_file, "file_id": report.file_id, "out": str(out)}
+def write_lake(con: duckdb.DuckDBPyConnection, run_id: str, day: Days, report: FileReport, out: Path) -> None:
+    """The file's accepted rows (not in ``staging.duplicates``) as partitioned Parquet under ``out``
+    (``staging/write_lake.sql``), timed as ``write_lake``. The stage and the benchmark's floor run this."""
+    with _timed(report, "write_lake"):
+        con.execute(sql("staging/order_free"))  # the batch has no order to keep (see _one_pass)
+        con.execute(sql("staging/write_lake"), {
+            "run_id": run_id, "ingested_at": datetime.now(UTC).replace(tzinfo=None), **day_span(day),
+            "source_file": report.source_file, "file_id": report.file_id, "out": str(out)})
 
 
 def _stage_into(
@@ -264,9 +268,7 @@ def _stage_into(
         # Written before the run's validation: the Parquet stays in the scratch folder, and only the
         # commit of a validated run moves it into the lake.
         if report.rows_accepted:
-            with _timed(report, "write_lake"):
-                con.execute(sql("staging/order_free"))  # the batch has no order to keep (see _one_pass)
-                con.execute(sql("staging/write_lake"), lake_params(run_id, day, report, scratch.with_suffix(".lake")))
+            write_lake(con, run_id, day, report, scratch.with_suffix(".lake"))
         with _timed(report, "keep_scratch"):
             con.execute(sql("staging/attach_scratch_rw"), {"path": str(scratch)})
             try:

@@ -49,22 +49,21 @@ def _floor_stage(path: str, root: Path, i: int) -> tuple[list[str], float, float
     from tasks.common.profiles import load_profile
     from tasks.common.sqlfiles import sql
     from tasks.ingest.landing import compression_of, file_id_of
-    from tasks.ingest.stage import FileReport, checked_pass, lake_params, open_batch
+    from tasks.ingest.stage import FileReport, checked_pass, open_batch, write_lake
 
     f = Path(path)
     report = FileReport(source_file=f.name, path=str(f), sha256="", size_bytes=0, file_id=file_id_of(f))
+    out = root / "floor-lake" / str(i)
+    out.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates the partition folders, not their parents
     con = open_batch(root / "floor-spill")
     try:
         checked_pass(con, f, load_profile(SOURCE), compression_of(f), None, False, report)
-        t0 = time.perf_counter()
         con.execute(sql("staging/duplicates"), {"dedupe": False})  # an empty table: the floor drops nothing
-        out = root / "floor-lake" / str(i)
-        out.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates the partition folders, not their parents
-        con.execute(sql("staging/write_lake"), lake_params("floor", None, report, out))
-        lake = time.perf_counter() - t0
+        write_lake(con, "floor", None, report, out)
     finally:
         con.close()
-    return [str(p) for p in sorted(out.glob("event_date=*/*.parquet"))], report.seconds["read_type_check"], lake
+    seconds = report.seconds
+    return [str(p) for p in sorted(out.glob("event_date=*/*.parquet"))], seconds["read_type_check"], seconds["write_lake"]
 
 
 def _floor(files: list[str], root: str, warm: str, q) -> None:
